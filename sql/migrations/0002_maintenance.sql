@@ -1,0 +1,16 @@
+-- One row per maintenance job: when it last ran and who ran it. Events stamp their
+-- row on every tick, so "the scheduler is on but nothing ticks" can be seen. The
+-- lease columns let peons take turns running the jobs where events cannot run.
+
+CREATE TABLE IF NOT EXISTS maintenance (
+    name         VARCHAR(64)  NOT NULL,
+    last_run_at  DATETIME(6)  NULL,
+    last_run_by  VARCHAR(255) NULL,
+    runs         BIGINT       NOT NULL DEFAULT 0,
+    lease_owner  VARCHAR(255) NULL,
+    lease_until  DATETIME(6)  NULL,
+    PRIMARY KEY (name)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+INSERT IGNORE INTO maintenance (name) VALUES
+    ('check_dead_peons'), ('self_correct_tasks'), ('reopen_failed_tasks');

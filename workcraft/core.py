@@ -1,0 +1,295 @@
+"""The application's side of workcraft: register tasks, send them, read them back."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from loguru import logger
+from sqlalchemy.exc import IntegrityError
+
+from workcraft import store
+from workcraft.config import DBConfig, get_db_config
+from workcraft.db import connect, error_code, retry_transient
+from workcraft.errors import ResultTimeout, TaskFailed
+from workcraft.models import Task, TaskStatus
+from workcraft.payload import check_name, decode_payload, decode_result, encode_payload
+
+__all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
+
+DEFAULT_QUEUE = "DEFAULT"
+F = TypeVar("F", bound=Callable[..., Any])
+_DUPLICATE_KEY = 1062
+_INT32 = 2**31 - 1
+
+
+def new_task_id() -> str:
+    """A UUIDv7: time-ordered, so new rows append to the primary key's B-tree."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+class Workcraft:
+    """A registry of tasks and handlers, and the client that sends and reads tasks.
+
+    The same instance serves the app (``send_task_sync``, ``get_result``) and the
+    peon (``python -m workcraft peon --workcraft_path=module.instance``).
+    """
+
+    def __init__(self, db_config: DBConfig | None = None) -> None:
+        self.db_config = db_config
+        self.tasks: dict[str, Callable[..., Any]] = {}
+        self.setup_handler_fn: Callable[[], Any] | None = None
+        self.prerun_handler_fn: Callable[..., Any] | None = None
+        self.postrun_handler_fn: Callable[..., Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"Workcraft(tasks={sorted(self.tasks)!r})"
+
+    def configure(self, db_config: DBConfig) -> None:
+        """Set the database once, so calls may leave out ``db_config``."""
+        self.db_config = db_config
+
+    # ------------------------------------------------------------ registration
+
+    def task(self, name: str | None = None) -> Callable[[F], F]:
+        """Register a function (sync or ``async def``) as the task ``name``."""
+
+        def decorator(func: F) -> F:
+            task_name = check_name("task", name or func.__name__)
+            if task_name in self.tasks and self.tasks[task_name] is not func:
+                raise ValueError(f"task name {task_name!r} is already registered")
+            self.tasks[task_name] = func
+            return func
+
+        return decorator
+
+    def setup_handler(self) -> Callable[[F], F]:
+        """Runs once per peon process (and per child of a process pool) before work."""
+
+        def decorator(func: F) -> F:
+            self.setup_handler_fn = func
+            return func
+
+        return decorator
+
+    def prerun_handler(self) -> Callable[[F], F]:
+        """Called as ``handler(task_id, task_name)`` before every task."""
+
+        def decorator(func: F) -> F:
+            self.prerun_handler_fn = func
+            return func
+
+        return decorator
+
+    def postrun_handler(self) -> Callable[[F], F]:
+        """Called as ``handler(task_id, task_name, result, status)`` after every task."""
+
+        def decorator(func: F) -> F:
+            self.postrun_handler_fn = func
+            return func
+
+        return decorator
+
+    # ----------------------------------------------------------------- sending
+
+    def send_task_sync(
+        self,
+        task_name: str,
+        task_args: Sequence[Any] | None = None,
+        task_kwargs: Mapping[str, Any] | None = None,
+        queue: str = DEFAULT_QUEUE,
+        retry_on_failure: bool = False,
+        retry_limit: int = 3,
+        db_config: DBConfig | None = None,
+        *,
+        priority: int = 0,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+    ) -> str:
+        """Queue ``task_name(*task_args, **task_kwargs)`` and return the new task's id.
+
+        Arguments are checked before the database is touched: they must be
+        JSON-serializable and, when this instance has the task registered, fit its
+        signature.
+        """
+        check_name("task", task_name)
+        check_name("queue", queue)
+        args = list(task_args or [])
+        kwargs = dict(task_kwargs or {})
+        payload = encode_payload(task_name, args, kwargs)
+        self._check_signature(task_name, args, kwargs)
+        if isinstance(retry_limit, bool) or not isinstance(retry_limit, int) or retry_limit < 0:
+            raise ValueError(f"retry_limit must be a whole number >= 0, got {retry_limit!r}")
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > _INT32:
+            raise ValueError(f"priority must be a 32-bit whole number, got {priority!r}")
+        delay_us = _delay_microseconds(delay, run_at)
+        task_id = new_task_id()
+        cfg = self._db(db_config)
+        attempts = 0
+
+        def insert() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                with connect(cfg) as conn:
+                    store.insert_task(
+                        conn,
+                        task_id=task_id,
+                        task_name=task_name,
+                        queue=queue,
+                        payload=payload,
+                        priority=priority,
+                        retry_on_failure=bool(retry_on_failure),
+                        retry_limit=retry_limit,
+                        delay_us=delay_us,
+                    )
+            except IntegrityError as exc:
+                # The id is ours: a duplicate on a retry means the first try committed
+                # before the connection broke, so the task is already queued once.
+                if attempts > 1 and error_code(exc) == _DUPLICATE_KEY:
+                    return
+                raise
+
+        retry_transient(insert, what=f"send {task_name}")
+        logger.debug("sent {} {} to queue {}", task_name, task_id, queue)
+        return task_id
+
+    def _check_signature(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        func = self.tasks.get(task_name)
+        if func is None:
+            return
+        try:
+            inspect.signature(func).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"cannot send task {task_name!r}: {exc}") from None
+
+    def _db(self, db_config: DBConfig | None) -> DBConfig:
+        if db_config is not None:
+            return db_config
+        if self.db_config is None:
+            self.db_config = get_db_config()
+        return self.db_config
+
+    # ----------------------------------------------------------------- reading
+
+    def get_task_sync(self, task_id: str, db_config: DBConfig | None = None) -> Task | None:
+        """The whole row, decoded; None when no task has this id."""
+        with connect(self._db(db_config)) as conn:
+            row = store.get_task_row(conn, task_id)
+        return _task_from_row(row) if row is not None else None
+
+    def status(self, task_id: str, db_config: DBConfig | None = None) -> TaskStatus | None:
+        with connect(self._db(db_config)) as conn:
+            value = store.task_status(conn, task_id)
+        return TaskStatus(value) if value is not None else None
+
+    def get_result(
+        self, task_id: str, timeout: float | None = None, db_config: DBConfig | None = None
+    ) -> Any:
+        """Wait for the task to finish and return its result.
+
+        Raises :class:`TaskFailed` (with the remote traceback) when it ended without
+        one, :class:`ResultTimeout` after ``timeout`` seconds, KeyError for an
+        unknown id. A failure that will be retried is waited through.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.01
+        while True:
+            task = self.get_task_sync(task_id, db_config)
+            if task is None:
+                raise KeyError(f"no task with id {task_id!r}")
+            if task.finished:
+                if task.status == TaskStatus.SUCCESS:
+                    return task.result
+                raise TaskFailed(task.id, str(task.status), task.error)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"task {task_id} is still {task.status} after {timeout} s")
+            wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
+            time.sleep(wait)
+            pause = min(0.5, pause * 1.5)
+
+    def _list(
+        self, statuses: list[str], queue: str | None, limit: int, db_config: DBConfig | None
+    ) -> list[Task]:
+        with connect(self._db(db_config)) as conn:
+            rows = store.list_task_rows(conn, statuses, queue, limit)
+        return [_task_from_row(r) for r in rows]
+
+    def pending(
+        self, queue: str | None = None, limit: int = 100, db_config: DBConfig | None = None
+    ) -> list[Task]:
+        return self._list(["PENDING"], queue, limit, db_config)
+
+    def running(
+        self, queue: str | None = None, limit: int = 100, db_config: DBConfig | None = None
+    ) -> list[Task]:
+        return self._list(["RUNNING"], queue, limit, db_config)
+
+    def finished(
+        self, queue: str | None = None, limit: int = 100, db_config: DBConfig | None = None
+    ) -> list[Task]:
+        return self._list(["SUCCESS"], queue, limit, db_config)
+
+    def failed(
+        self, queue: str | None = None, limit: int = 100, db_config: DBConfig | None = None
+    ) -> list[Task]:
+        return self._list(["FAILURE", "INVALID"], queue, limit, db_config)
+
+
+def _delay_microseconds(delay: float | timedelta | None, run_at: datetime | None) -> int:
+    if delay is not None and run_at is not None:
+        raise ValueError("give delay or run_at, not both")
+    if run_at is not None:
+        if run_at.tzinfo is None:
+            raise ValueError("run_at must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+        delay = run_at - datetime.now(UTC)
+    if delay is None:
+        return 0
+    seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+    return max(0, round(seconds * 1e6))
+
+
+def _task_from_row(row: dict[str, Any]) -> Task:
+    try:
+        args, kwargs = decode_payload(row["payload"])
+    except ValueError:
+        args, kwargs = [], {}
+    try:
+        result = decode_result(row["result"])
+    except ValueError:
+        result = row["result"]
+    return Task(
+        id=row["id"],
+        task_name=row["task_name"],
+        status=TaskStatus(row["status"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        args=args,
+        kwargs=kwargs,
+        result=result,
+        error=row["error"],
+        worker_id=row["worker_id"],
+        attempt=row["attempt"],
+        retry_on_failure=bool(row["retry_on_failure"]),
+        retry_count=row["retry_count"],
+        retry_limit=row["retry_limit"],
+        requeue_count=row["requeue_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        run_at=row["run_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+# The original README imports the class under this lowercase name
+# (``from workcraft.core import workcraft``); both spellings are the same class.
+workcraft = Workcraft

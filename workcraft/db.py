@@ -1,0 +1,228 @@
+"""Connections to the database: the engine factory, error translation and retries.
+
+Every connection runs at READ COMMITTED: a queue wants each claim to see the latest
+committed rows and to hold as few gap locks as possible.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from loguru import logger
+from sqlalchemy import URL, Connection, Engine, create_engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from workcraft.config import DBConfig, get_db_config
+
+__all__ = [
+    "DBConfig",
+    "DatabaseError",
+    "connect",
+    "error_code",
+    "get_db_config",
+    "get_engine",
+    "is_transient",
+    "retry_transient",
+]
+
+T = TypeVar("T")
+
+# MySQL/MariaDB error numbers that mean "try again", not "your statement is wrong":
+# deadlock (also Galera's certification failure), lock wait timeout, server gone,
+# lost connection, cannot connect, server shutting down, connection killed,
+# MySQL 8's idle disconnect, read-only during failover.
+TRANSIENT_ERRORS = frozenset({1205, 1213, 2003, 2006, 2013, 1053, 1927, 4031, 1290, 1836})
+_ACCESS_DENIED = 1045
+_UNKNOWN_DATABASE = 1049
+_CANT_CONNECT = 2003
+_CONNECT_TIMEOUT_SECONDS = 10
+
+
+class DatabaseError(RuntimeError):
+    """The database refused or could not be reached. The message names the fix."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The server's error number inside a SQLAlchemy/PyMySQL exception, if any."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DatabaseError):
+        return exc.code in TRANSIENT_ERRORS
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, InterfaceError):
+        return True  # PyMySQL raises InterfaceError(0, '') on a closed socket
+    return isinstance(exc, OperationalError | DBAPIError) and error_code(exc) in TRANSIENT_ERRORS
+
+
+def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
+    """Turn a driver error into one sentence a user can act on (no password in it)."""
+    code = error_code(exc)
+    where = cfg.describe()
+    if code == _ACCESS_DENIED:
+        msg = (
+            f"access denied for {cfg.user!r} at {cfg.host}:{cfg.port}: check WK_DB_USER and "
+            "WK_DB_PASS (or db_user/db_password) and that the account may connect from this host"
+        )
+    elif code == _UNKNOWN_DATABASE:
+        msg = (
+            f"database {cfg.database!r} does not exist on {cfg.host}:{cfg.port}: run "
+            "`python -m workcraft setup_database_tables` (it creates it), or "
+            f"CREATE DATABASE {cfg.database} as an admin"
+        )
+    elif code in (_CANT_CONNECT, 2005) or (code is None and isinstance(exc, OperationalError)):
+        msg = (
+            f"cannot reach the database at {cfg.host}:{cfg.port}: is the server running "
+            "and is WK_DB_HOST/WK_DB_PORT right? "
+            "(`python -m workcraft devdb start` runs a private one for development)"
+        )
+        code = code or _CANT_CONNECT
+    else:
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        msg = f"database error at {where}: {orig}"
+    return DatabaseError(msg, code)
+
+
+def _ssl_context(cfg: DBConfig) -> ssl.SSLContext:
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    if cfg.ssl_path:
+        path = Path(cfg.ssl_path)
+        if path.is_dir():
+            ca = str(path / "ca.pem")
+            if (path / "client-cert.pem").exists() and (path / "client-key.pem").exists():
+                cert, key = str(path / "client-cert.pem"), str(path / "client-key.pem")
+        else:
+            ca = str(path)
+    context = ssl.create_default_context(cafile=ca)
+    if cert and key:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True) -> URL:
+    return URL.create(
+        "mysql+pymysql",
+        username=cfg.user,
+        password=cfg.password,
+        host=cfg.host,
+        port=cfg.port,
+        database=cfg.database if with_database else None,
+        query={"charset": "utf8mb4"},
+    )
+
+
+_engines: dict[tuple[int, DBConfig, bool, int], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5) -> Engine:
+    """One engine per (process, config): pools must never cross a fork."""
+    key = (os.getpid(), cfg, with_database, pool_size)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            connect_args: dict[str, Any] = {
+                "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+                "autocommit": False,
+            }
+            if cfg.use_ssl:
+                connect_args["ssl"] = _ssl_context(cfg)
+            engine = create_engine(
+                sqlalchemy_url(cfg, with_database=with_database),
+                connect_args=connect_args,
+                isolation_level="READ COMMITTED",
+                pool_pre_ping=True,
+                pool_recycle=3600,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                hide_parameters=True,
+            )
+            _engines[key] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this process (tests, shutdown, after fork)."""
+    with _engines_lock:
+        for (pid, *_), engine in list(_engines.items()):
+            if pid == os.getpid():
+                engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def connect(cfg: DBConfig, *, with_database: bool = True) -> Iterator[Connection]:
+    """A connection whose open transaction commits when the block ends without error.
+
+    Callers may also commit as they go. Driver errors on connect come out as
+    :class:`DatabaseError` with a clear message.
+    """
+    try:
+        conn = get_engine(cfg, with_database=with_database).connect()
+    except DBAPIError as exc:
+        raise explain(exc, cfg) from None
+    with conn:
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def retry_transient(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    deadline: float | None = 30.0,
+    base_delay: float = 0.05,
+    max_delay: float = 2.0,
+) -> T:
+    """Run ``fn`` again (with jittered backoff) while it fails with a transient error.
+
+    ``deadline`` is in seconds from now; None retries forever (a peon waiting out a
+    database restart). Anything that is not transient is raised at once.
+    """
+    started = time.monotonic()
+    delay = base_delay
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except (DBAPIError, DatabaseError) as exc:
+            if not is_transient(exc):
+                raise
+            attempt += 1
+            elapsed = time.monotonic() - started
+            if deadline is not None and elapsed >= deadline:
+                raise
+            sleep = random.uniform(0, delay)
+            if attempt == 1 or attempt % 20 == 0:
+                logger.warning(
+                    "{}: transient database error {} (attempt {}), retrying",
+                    what,
+                    error_code(exc),
+                    attempt,
+                )
+            time.sleep(sleep)
+            delay = min(max_delay, delay * 2)

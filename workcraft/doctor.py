@@ -1,0 +1,223 @@
+"""``python -m workcraft verify``: is this database ready for workcraft?
+
+Each check answers one question an operator asks when tasks are not moving:
+can we connect, is the schema current, do the maintenance events exist, is the
+scheduler on and actually ticking, and does this account have what it needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from workcraft import store
+from workcraft.config import DBConfig, Settings
+from workcraft.db import DatabaseError, connect, explain
+from workcraft.schema import latest_version, routine_values
+
+__all__ = ["Check", "run_checks"]
+
+Outcome = Literal["ok", "warn", "fail"]
+
+TABLES = ("bountyboard", "peon", "logs", "maintenance", "workcraft_schema")
+PROCEDURES = ("wc_check_dead_peons_v1", "wc_self_correct_tasks_v1", "wc_reopen_failed_tasks_v1")
+EVENTS = {
+    "wc_check_dead_peons": ("check_dead_peons", "check_dead_peon_interval_s"),
+    "wc_self_correct_tasks": ("self_correct_tasks", "self_correct_interval_s"),
+    "wc_reopen_failed_tasks": ("reopen_failed_tasks", "reopen_failed_interval_s"),
+}
+RUNTIME_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE")
+SETUP_PRIVILEGES = ("CREATE", "ALTER", "DROP", "INDEX", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT")
+_ALL_PRIVILEGES = frozenset(RUNTIME_PRIVILEGES + SETUP_PRIVILEGES + ("SUPER",))
+_GRANT = re.compile(r"^GRANT (?P<privs>.+?) ON (?:(?:PROCEDURE|FUNCTION) )?(?P<target>\S+) TO ")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    outcome: Outcome
+    detail: str
+
+
+def run_checks(cfg: DBConfig, settings: Settings | None = None) -> list[Check]:
+    """Every check, in the order an operator would look. Never raises for a bad database."""
+    settings = settings or Settings()
+    try:
+        with connect(cfg) as conn:
+            checks = [Check("connection", "ok", f"{cfg.describe()}, {store.server_version(conn)}")]
+            checks += _schema_checks(conn)
+            if checks[-1].outcome != "fail":
+                checks += _maintenance_checks(conn, settings)
+            checks += _privilege_checks(conn, cfg.database)
+            return checks
+    except DatabaseError as exc:
+        return [Check("connection", "fail", str(exc))]
+    except DBAPIError as exc:
+        return [Check("connection", "fail", str(explain(exc, cfg)))]
+
+
+def _schema_checks(conn: Connection) -> list[Check]:
+    version = store.schema_version(conn)
+    latest = latest_version()
+    missing = [t for t in TABLES if t not in store.table_names(conn)]
+    if version is None or missing:
+        return [
+            Check(
+                "schema",
+                "fail",
+                f"missing tables {', '.join(missing)}: run python -m workcraft "
+                "setup_database_tables",
+            )
+        ]
+    if version < latest:
+        return [
+            Check(
+                "schema",
+                "fail",
+                f"version {version}, this package needs {latest}: run python -m workcraft "
+                "setup_database_tables to upgrade in place (rows are kept)",
+            )
+        ]
+    if version > latest:
+        return [Check("schema", "fail", f"version {version} is newer than this package ({latest})")]
+    checks = [Check("schema", "ok", f"version {version}")]
+    absent = [p for p in PROCEDURES if p not in store.routines(conn)]
+    checks.append(
+        Check("procedures", "fail", f"missing {', '.join(absent)}: run setup_database_tables")
+        if absent
+        else Check("procedures", "ok", ", ".join(PROCEDURES))
+    )
+    return checks
+
+
+def _maintenance_checks(conn: Connection, settings: Settings) -> list[Check]:
+    checks = []
+    scheduler = store.event_scheduler(conn)
+    if scheduler == "ON":
+        checks.append(Check("event scheduler", "ok", "ON"))
+    else:
+        checks.append(
+            Check(
+                "event scheduler",
+                "fail",
+                f"{scheduler}: maintenance events will not run. An admin must execute "
+                "SET GLOBAL event_scheduler = ON; and set event_scheduler=ON in my.cnf",
+            )
+        )
+    present = {e.name: e for e in store.events(conn)}
+    ticks = {m.name: m for m in store.maintenance(conn)}
+    values = routine_values(settings)
+    for event_name, (job, interval_key) in EVENTS.items():
+        event = present.get(event_name)
+        if event is None:
+            checks.append(
+                Check(f"event {event_name}", "fail", "missing: run setup_database_tables")
+            )
+            continue
+        if event.status != "ENABLED":
+            checks.append(Check(f"event {event_name}", "fail", f"status {event.status}"))
+            continue
+        interval = event.interval_seconds or int(values[interval_key])
+        tick = ticks.get(job)
+        checks.append(_tick_check(event_name, interval, tick, scheduler == "ON"))
+    return checks
+
+
+def _tick_check(
+    event_name: str, interval: int, tick: store.MaintenanceInfo | None, scheduler_on: bool
+) -> Check:
+    every = f"every {interval} s"
+    if tick is None or tick.seconds_since is None:
+        outcome: Outcome = "warn" if scheduler_on else "fail"
+        return Check(f"event {event_name}", outcome, f"{every}; has not run yet")
+    late = tick.seconds_since > 3 * interval + 5
+    detail = f"{every}; last ran {tick.seconds_since:.1f} s ago ({tick.runs} runs)"
+    if late:
+        return Check(f"event {event_name}", "fail", detail + ": it stopped ticking")
+    return Check(f"event {event_name}", "ok", detail)
+
+
+def _privilege_checks(conn: Connection, database: str) -> list[Check]:
+    try:
+        lines = store.grants(conn)
+    except DBAPIError:
+        return [Check("privileges", "warn", "SHOW GRANTS is not allowed; could not check")]
+    held = granted_privileges(lines, database)
+    user = store.current_user(conn)
+    runtime_missing = [p for p in RUNTIME_PRIVILEGES if p not in held]
+    setup_missing = [p for p in SETUP_PRIVILEGES if p not in held]
+    return [
+        Check(
+            "privileges (peons, apps)",
+            "fail" if runtime_missing else "ok",
+            f"{user} lacks {', '.join(runtime_missing)} on {database}"
+            if runtime_missing
+            else f"{user}: {', '.join(RUNTIME_PRIVILEGES)}",
+        ),
+        Check(
+            "privileges (setup)",
+            "warn" if setup_missing else "ok",
+            f"{user} lacks {', '.join(setup_missing)}: fine for a peon/app account, "
+            "setup_database_tables needs an admin"
+            if setup_missing
+            else f"{user} can run setup_database_tables",
+        ),
+    ]
+
+
+def granted_privileges(grant_lines: Iterable[str], database: str) -> set[str]:
+    """Privileges that apply to every workcraft table in ``database``, from SHOW GRANTS.
+
+    Global and database-level grants count (with LIKE wildcards in the database
+    name); table-level grants count only when every workcraft table has them.
+    """
+    held: set[str] = set()
+    per_table: dict[str, set[str]] = {}
+    for line in grant_lines:
+        match = _GRANT.match(line)
+        if not match:
+            continue  # role grants and proxies
+        privileges = _split_privileges(match.group("privs"))
+        db, _, table = match.group("target").partition(".")
+        db, table = db.strip("`"), table.strip("`")
+        if db != "*" and not _like(db, database):
+            continue
+        if table == "*":
+            held |= privileges
+        elif line.startswith("GRANT") and " PROCEDURE " in line:
+            held |= privileges & {"EXECUTE"}
+        else:
+            per_table.setdefault(table, set()).update(privileges)
+    if all(t in per_table for t in TABLES):
+        held |= set.intersection(*(per_table[t] for t in TABLES))
+    return held
+
+
+def _split_privileges(text: str) -> set[str]:
+    names = {re.sub(r"\s*\(.*?\)", "", p).strip().upper() for p in text.split(",")}
+    if "ALL" in names or "ALL PRIVILEGES" in names:
+        return set(_ALL_PRIVILEGES)
+    return names
+
+
+def _like(pattern: str, name: str) -> bool:
+    regex = ""
+    escaped = False
+    for char in pattern:
+        if escaped:
+            regex += re.escape(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            regex += ".*"
+        elif char == "_":
+            regex += "."
+        else:
+            regex += re.escape(char)
+    return re.fullmatch(regex, name) is not None

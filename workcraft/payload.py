@@ -1,0 +1,111 @@
+"""JSON in and out of the payload and result columns, and the rules for names.
+
+JSON is the only serializer: a row must stay readable in any DB GUI and by peons
+written in any version, and unpickling a row would let whoever can write the table
+run code on every peon.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "InvalidPayload",
+    "check_name",
+    "decode_payload",
+    "decode_result",
+    "encode_payload",
+    "encode_result",
+]
+
+MAX_NAME_LENGTH = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidPayload(ValueError):
+    """A payload read from the database cannot be turned into args and kwargs."""
+
+
+def check_name(kind: str, name: object) -> str:
+    """Queue, task and peon names: any text a person could type, but no surprises.
+
+    Quotes, semicolons and unicode are fine (every statement binds them as
+    parameters); control characters, blank names and edge spaces are refused
+    because they make rows that nobody can find again by typing the name.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
+    if not name or not name.strip():
+        raise ValueError(f"{kind} name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"{kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
+    if name != name.strip():
+        raise ValueError(f"{kind} name {name!r} has leading or trailing spaces")
+    if _CONTROL.search(name):
+        raise ValueError(f"{kind} name {name!r} contains control characters")
+    return name
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def encode_payload(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise TypeError(
+            f"task_args for {task_name!r} must be a list or tuple, got {type(args).__name__}"
+        )
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise TypeError(f"task_kwargs for {task_name!r} must be a dict with str keys")
+    for where, value in [
+        *((f"task_args[{i}]", v) for i, v in enumerate(args)),
+        *((f"task_kwargs[{k!r}]", v) for k, v in kwargs.items()),
+    ]:
+        try:
+            _dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"cannot send task {task_name!r}: {where} ({type(value).__name__}) is not "
+                f"JSON-serializable ({exc}); send plain data: str, int, float, bool, None, "
+                "lists and dicts"
+            ) from None
+    return _dumps({"task_args": list(args), "task_kwargs": dict(kwargs)})
+
+
+def decode_payload(text: str | None) -> tuple[list[Any], dict[str, Any]]:
+    if text is None:
+        return [], {}
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"payload must be a JSON object, got {type(data).__name__}")
+    args = data.get("task_args", [])
+    kwargs = data.get("task_kwargs", {})
+    if not isinstance(args, list):
+        raise InvalidPayload(f"payload task_args must be a JSON array, got {type(args).__name__}")
+    if not isinstance(kwargs, dict):
+        raise InvalidPayload(
+            f"payload task_kwargs must be a JSON object, got {type(kwargs).__name__}"
+        )
+    return args, kwargs
+
+
+def encode_result(value: Any) -> str:
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"the task returned a {type(value).__name__}, which is not JSON-serializable "
+            f"({exc}); return plain data: str, int, float, bool, None, lists and dicts"
+        ) from None
+
+
+def decode_result(text: str | None) -> Any:
+    if text is None:
+        return None
+    return json.loads(text)

@@ -1,0 +1,425 @@
+"""The peon: a worker process that claims tasks from the database and runs them.
+
+The loop, as named steps:
+
+    register -> setup handler -> loop { claim -> submit to executor } -> shut down
+
+Beside the loop, two threads:
+
+* the **heartbeat** stamps the peon's row every DB_PEON_HEARTBEAT_INTERVAL seconds,
+  however long its tasks run, so the database never declares a busy peon dead;
+* the **recorder** writes outcomes back, in batches, fenced by attempt. While the
+  database is away it holds them and retries, so no finished work is dropped.
+
+Signal handlers only set flags: any database work in a handler could wait on a lock
+held by the very claim it interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+from loguru import logger
+from sqlalchemy.exc import DBAPIError
+
+from workcraft import store
+from workcraft.config import DBConfig, Settings
+from workcraft.core import DEFAULT_QUEUE, Workcraft
+from workcraft.db import DatabaseError, connect, is_transient, retry_transient
+from workcraft.executors import Executor, ProcessExecutor, ThreadExecutor
+from workcraft.models import ClaimedTask, Outcome, PeonStatus, TaskStatus
+from workcraft.payload import check_name
+from workcraft.schema import package_version
+
+__all__ = ["Peon", "PeonOptions", "default_concurrency"]
+
+_RECORD_BATCH = 200
+_MAX_BACKOFF_SECONDS = 5.0
+
+
+def default_concurrency(pool: str) -> int:
+    cpus = os.cpu_count() or 1
+    return cpus if pool == "process" else min(32, cpus + 4)
+
+
+class PeonIdInUse(RuntimeError):
+    """Another live peon already uses this --worker-id."""
+
+
+@dataclass(frozen=True)
+class PeonOptions:
+    worker_id: str
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    concurrency: int = 0  # 0: default_concurrency(pool)
+    pool: str = "thread"
+    workcraft_path: str = ""  # needed by the process pool's children
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        check_name("peon (--worker-id)", self.worker_id)
+        if not self.queues:
+            raise ValueError("a peon needs at least one queue (--queues)")
+        for name in self.queues:
+            check_name("queue", name)
+        if self.pool not in ("thread", "process"):
+            raise ValueError(f"--pool must be 'thread' or 'process', got {self.pool!r}")
+        if self.pool == "process" and not self.workcraft_path:
+            raise ValueError("the process pool needs workcraft_path to load tasks in children")
+        if self.concurrency < 0:
+            raise ValueError(f"--concurrency must be at least 1, got {self.concurrency}")
+
+
+class Peon:
+    def __init__(
+        self, app: Workcraft, db_config: DBConfig, settings: Settings, options: PeonOptions
+    ) -> None:
+        if not app.tasks:
+            raise ValueError("this Workcraft instance has no tasks registered (@workcraft.task)")
+        self.app, self.cfg, self.settings, self.options = app, db_config, settings, options
+        self.id = options.worker_id
+        self.capacity = options.concurrency or default_concurrency(options.pool)
+        self.task_names = sorted(app.tasks)
+        self.stopping = threading.Event()
+        self.forced = threading.Event()
+        self._wake = threading.Event()  # a slot freed, or we are stopping
+        self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._pending_records = 0
+        self._records_lock = threading.Lock()
+        self._signals = 0
+        self._status = PeonStatus.PREPARING
+        self.executor: Executor = self._make_executor()
+
+    def _make_executor(self) -> Executor:
+        if self.options.pool == "process":
+            return ProcessExecutor(
+                self.options.workcraft_path,
+                self.id,
+                self.capacity,
+                self._on_done,
+                self.options.log_level,
+            )
+        return ThreadExecutor(self.app, self.id, self.capacity, self._on_done)
+
+    # ------------------------------------------------------------------ signals
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            self.forced.set()
+        self.stopping.set()
+        self._wake.set()
+
+    def stop(self, force: bool = False) -> None:
+        """Ask the peon to stop (from another thread; tests and embedding)."""
+        if force:
+            self.forced.set()
+        self.stopping.set()
+        self._wake.set()
+
+    # --------------------------------------------------------------------- run
+
+    def run(self) -> None:
+        self._register()
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        recorder = threading.Thread(target=self._record_loop, name="recorder", daemon=True)
+        heartbeat.start()
+        recorder.start()
+        if self.app.setup_handler_fn is not None:
+            try:
+                self.app.setup_handler_fn()
+            except Exception:
+                logger.opt(exception=True).error("setup handler failed; the peon goes on")
+        self.executor.start()
+        self._status = PeonStatus.IDLE
+        self._beat()  # show IDLE now rather than a heartbeat interval later
+        logger.info(
+            "peon {} ready: queues {}, {} {} slot(s), tasks {}",
+            self.id,
+            list(self.options.queues),
+            self.capacity,
+            self.options.pool,
+            ", ".join(self.task_names),
+        )
+        try:
+            self._claim_loop()
+        finally:
+            self._shutdown()
+            self._outbox.put(None)
+            recorder.join(timeout=self.settings.peon_shutdown_grace_seconds + 10)
+            self._go_offline()
+            logger.info("peon {} stopped", self.id)
+
+    def _register(self) -> None:
+        def register() -> None:
+            with connect(self.cfg) as conn:
+                existing = store.get_peon(conn, self.id)
+                self._check_identity(existing)
+                store.register_peon(
+                    conn,
+                    worker_id=self.id,
+                    queues_json=json.dumps(list(self.options.queues)),
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    concurrency=self.capacity,
+                    pool=self.options.pool,
+                    version=package_version(),
+                )
+                # Anything still RUNNING under this id belongs to a previous incarnation
+                # that died (we passed the identity check): free it now, not after the
+                # dead-peon timeout.
+                freed = store.release_all_tasks_of(conn, self.id)
+                if freed:
+                    logger.warning(
+                        "requeued {} task(s) left RUNNING by a previous {}", freed, self.id
+                    )
+
+        retry_transient(register, what="register peon", deadline=None)
+
+    def _check_identity(self, existing: store.PeonRow | None) -> None:
+        if existing is None or existing.status == "OFFLINE":
+            return
+        if existing.heartbeat_age > self.settings.dead_peon_timeout:
+            return
+        same_host = existing.host == socket.gethostname()
+        if same_host and (existing.pid == os.getpid() or not _pid_alive(existing.pid)):
+            return
+        where = f"pid {existing.pid} on {existing.host}"
+        raise PeonIdInUse(
+            f"peon id {self.id!r} is in use by a live peon ({where}, heartbeat "
+            f"{existing.heartbeat_age:.1f} s ago): pick another --worker-id or stop that peon"
+        )
+
+    def _claim_loop(self) -> None:
+        backoff = self.settings.polling_interval
+        while not self.stopping.is_set():
+            self._wake.clear()
+            free = self.capacity - len(self.executor.in_flight())
+            if free <= 0:
+                self._wake.wait(self.settings.polling_interval)
+                continue
+            try:
+                claimed = self._claim(free)
+                backoff = self.settings.polling_interval
+            except (DBAPIError, DatabaseError) as exc:
+                transient = isinstance(exc, DatabaseError) or is_transient(exc)
+                logger.warning(
+                    "claim failed ({}): {}; retrying in {:.1f} s",
+                    "database unavailable" if transient else "database error",
+                    _one_line(exc),
+                    backoff,
+                )
+                self.stopping.wait(backoff)
+                backoff = min(_MAX_BACKOFF_SECONDS, backoff * 2)
+                continue
+            for job in claimed:
+                logger.info("task {} {} started (attempt {})", job.task_name, job.id, job.attempt)
+                self.executor.submit(job)
+            if len(claimed) < free:
+                # Drained: sleep until the next poll, jittered so peons started
+                # together do not poll in lockstep.
+                self.stopping.wait(self.settings.polling_interval * random.uniform(0.8, 1.2))
+
+    def _claim(self, limit: int) -> list[ClaimedTask]:
+        with connect(self.cfg) as conn:
+            return store.claim_tasks(
+                conn, self.id, list(self.options.queues), self.task_names, limit
+            )
+
+    # --------------------------------------------------------------- outcomes
+
+    def _on_done(self, outcome: Outcome) -> None:
+        with self._records_lock:
+            self._pending_records += 1
+        if outcome.status == TaskStatus.PENDING:
+            logger.warning(
+                "task {} {} released: {}", outcome.task_name, outcome.task_id, outcome.error
+            )
+        else:
+            log = logger.info if outcome.status == TaskStatus.SUCCESS else logger.warning
+            log(
+                "task {} {} {} in {:.3f} s{}",
+                outcome.task_name,
+                outcome.task_id,
+                outcome.status,
+                outcome.duration,
+                "" if outcome.error is None else f": {_last_line(outcome.error)}",
+            )
+        self._outbox.put(outcome)
+        self._wake.set()
+
+    def _record_loop(self) -> None:
+        finished = False
+        while not finished:
+            first = self._outbox.get()
+            batch: list[Outcome] = []
+            if first is None:
+                finished = True
+            else:
+                batch.append(first)
+            while len(batch) < _RECORD_BATCH:
+                try:
+                    item = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    finished = True
+                    break
+                batch.append(item)
+            if batch:
+                self._record(batch)
+
+    def _record(self, batch: list[Outcome]) -> None:
+        releases = [o for o in batch if o.status == TaskStatus.PENDING]
+        finals = [o for o in batch if o.status != TaskStatus.PENDING]
+
+        def write() -> list[Outcome]:
+            with connect(self.cfg) as conn:
+                fenced = store.record_outcomes(conn, self.id, finals)
+                for o in releases:
+                    store.release_task(conn, self.id, o.task_id, o.attempt, died=True)
+                return fenced
+
+        try:
+            # No deadline: finished work is kept until the database is back. A forced
+            # stop gives up; the rows then wait for the dead-peon timeout and run again.
+            fenced = retry_transient(
+                write, what="record outcomes", deadline=None if not self.forced.is_set() else 5.0
+            )
+        except Exception as exc:
+            logger.error(
+                "could not record {} outcome(s) ({}); those tasks stay RUNNING until the "
+                "database declares this peon dead, then run again",
+                len(batch),
+                _one_line(exc),
+            )
+            fenced = []
+        for outcome in fenced:
+            logger.warning(
+                "outcome of {} {} discarded: the task was requeued while it ran here "
+                "(this peon was declared dead or stopped); another attempt owns it",
+                outcome.task_name,
+                outcome.task_id,
+            )
+        with self._records_lock:
+            self._pending_records -= len(batch)
+
+    # -------------------------------------------------------------- heartbeat
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(self.settings.peon_heartbeat_interval):
+            self._beat()
+
+    def _beat(self) -> None:
+        running = self.executor.in_flight()
+        status = self._status
+        if status != PeonStatus.PREPARING:
+            status = PeonStatus.WORKING if running else PeonStatus.IDLE
+        try:
+            with connect(self.cfg) as conn:
+                alive = store.heartbeat(
+                    conn, self.id, str(status), running[0].id if running else None
+                )
+                if not alive:
+                    logger.error(
+                        "the database declared this peon dead (no heartbeat for {} s): its "
+                        "tasks were requeued and their results from here will be discarded; "
+                        "re-registering",
+                        self.settings.dead_peon_timeout,
+                    )
+                    store.register_peon(
+                        conn,
+                        worker_id=self.id,
+                        queues_json=json.dumps(list(self.options.queues)),
+                        host=socket.gethostname(),
+                        pid=os.getpid(),
+                        concurrency=self.capacity,
+                        pool=self.options.pool,
+                        version=package_version(),
+                    )
+                    store.heartbeat(conn, self.id, str(status), None)
+        except Exception as exc:
+            logger.warning("heartbeat failed: {}", _one_line(exc))
+
+    # --------------------------------------------------------------- shutdown
+
+    def _shutdown(self) -> None:
+        grace = self.settings.peon_shutdown_grace_seconds
+        running = self.executor.in_flight()
+        if running and not self.forced.is_set():
+            logger.info(
+                "stopping: waiting up to {:.0f} s for {} running task(s); signal again to stop now",
+                grace,
+                len(running),
+            )
+        deadline = time.monotonic() + grace
+        while self.executor.in_flight() and not self.forced.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake.clear()
+            self._wake.wait(min(remaining, 0.1))
+        unfinished = self.executor.in_flight()
+        self.executor.stop(force=bool(unfinished))
+        if unfinished:
+            self._release(unfinished)
+
+    def _release(self, jobs: list[ClaimedTask]) -> None:
+        def release() -> int:
+            with connect(self.cfg) as conn:
+                return sum(
+                    store.release_task(conn, self.id, j.id, j.attempt, died=False) for j in jobs
+                )
+
+        try:
+            count = retry_transient(release, what="release unfinished tasks", deadline=10.0)
+            logger.warning("returned {} unfinished task(s) to PENDING", count)
+        except Exception as exc:
+            logger.error(
+                "could not return {} unfinished task(s) ({}); the database will requeue them "
+                "after the dead-peon timeout",
+                len(jobs),
+                _one_line(exc),
+            )
+
+    def _go_offline(self) -> None:
+        def offline() -> None:
+            with connect(self.cfg) as conn:
+                store.set_peon_offline(conn, self.id)
+
+        try:
+            retry_transient(offline, what="mark peon offline", deadline=5.0)
+        except Exception as exc:
+            logger.error("could not mark peon {} OFFLINE: {}", self.id, _one_line(exc))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""

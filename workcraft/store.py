@@ -1,0 +1,431 @@
+"""Every SQL statement workcraft runs, in one place (the files in ``sql/`` aside).
+
+The peon, the client API, the CLI and the setup code call these functions with a
+``Connection`` they manage; none of them writes SQL. Every value is a bound
+parameter; the only identifier ever formatted into a statement is a database name
+that :class:`~workcraft.config.DBConfig` validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, text
+
+from workcraft.models import ClaimedTask, Outcome
+
+# --------------------------------------------------------------------------- admin
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    name: str
+    status: str
+    interval_seconds: int | None
+    last_executed: datetime | None
+
+
+@dataclass(frozen=True)
+class MaintenanceInfo:
+    name: str
+    last_run_at: datetime | None
+    seconds_since: float | None
+    runs: int
+
+
+def server_version(conn: Connection) -> str:
+    return str(conn.execute(text("SELECT VERSION()")).scalar_one())
+
+
+def create_database(conn: Connection, name: str) -> None:
+    # name was validated by DBConfig (letters, digits, underscore): safe to quote.
+    conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
+
+
+def drop_database(conn: Connection, name: str) -> None:
+    conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def database_exists(conn: Connection, name: str) -> bool:
+    row = conn.execute(
+        text("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name"),
+        {"name": name},
+    ).first()
+    return row is not None
+
+
+def get_setup_lock(conn: Connection, name: str, timeout: int) -> bool:
+    return bool(conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}).scalar())
+
+
+def release_setup_lock(conn: Connection, name: str) -> None:
+    conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+
+
+def table_names(conn: Connection) -> set[str]:
+    rows = conn.execute(
+        text("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+    )
+    return {str(r[0]) for r in rows}
+
+
+def schema_version(conn: Connection) -> int | None:
+    """The highest migration applied, 0 for a table with no rows, None with no table."""
+    if "workcraft_schema" not in table_names(conn):
+        return None
+    value = conn.execute(text("SELECT MAX(version) FROM workcraft_schema")).scalar()
+    return int(value) if value is not None else 0
+
+
+def record_migration(conn: Connection, version: int, name: str, package_version: str) -> None:
+    conn.execute(
+        text("INSERT INTO workcraft_schema (version, name, package_version) VALUES (:v, :n, :p)"),
+        {"v": version, "n": name, "p": package_version},
+    )
+
+
+def run_script_statement(conn: Connection, statement: str) -> None:
+    """One statement from a file in sql/ (DDL, procedures, events)."""
+    # exec_driver_sql: procedure bodies contain ':' and '%' that text() would parse
+    conn.exec_driver_sql(statement.replace("%", "%%"))
+
+
+def event_scheduler(conn: Connection) -> str:
+    return str(conn.execute(text("SELECT @@GLOBAL.event_scheduler")).scalar_one()).upper()
+
+
+def enable_event_scheduler(conn: Connection) -> None:
+    conn.execute(text("SET GLOBAL event_scheduler = ON"))
+
+
+def events(conn: Connection) -> list[EventInfo]:
+    rows = conn.execute(
+        text(
+            "SELECT EVENT_NAME, STATUS, INTERVAL_VALUE, INTERVAL_FIELD, LAST_EXECUTED "
+            "FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() "
+            "ORDER BY EVENT_NAME"
+        )
+    )
+    found = []
+    for name, status, value, unit, last in rows:
+        seconds = int(value) if value is not None and str(unit).upper() == "SECOND" else None
+        found.append(EventInfo(str(name), str(status), seconds, last))
+    return found
+
+
+def routines(conn: Connection) -> set[str]:
+    rows = conn.execute(
+        text(
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
+        )
+    )
+    return {str(r[0]) for r in rows}
+
+
+def maintenance(conn: Connection) -> list[MaintenanceInfo]:
+    rows = conn.execute(
+        text(
+            "SELECT name, last_run_at, "
+            "TIMESTAMPDIFF(MICROSECOND, last_run_at, NOW(6)) / 1e6, runs "
+            "FROM maintenance ORDER BY name"
+        )
+    )
+    return [
+        MaintenanceInfo(str(n), last, float(age) if age is not None else None, int(runs))
+        for n, last, age, runs in rows
+    ]
+
+
+def grants(conn: Connection) -> list[str]:
+    return [str(r[0]) for r in conn.execute(text("SHOW GRANTS"))]
+
+
+def current_user(conn: Connection) -> str:
+    return str(conn.execute(text("SELECT CURRENT_USER()")).scalar_one())
+
+
+def call_procedure(conn: Connection, name: str) -> None:
+    """Run a maintenance procedure by hand (tests, and peons where events cannot run)."""
+    if name not in _MAINTENANCE_PROCEDURES:
+        raise ValueError(f"unknown maintenance procedure {name!r}")
+    conn.execute(text(f"CALL {name}()"))
+
+
+_MAINTENANCE_PROCEDURES = frozenset(
+    {"wc_check_dead_peons_v1", "wc_self_correct_tasks_v1", "wc_reopen_failed_tasks_v1"}
+)
+
+
+def row_counts_by_status(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(text("SELECT status, COUNT(*) FROM bountyboard GROUP BY status"))
+    return {str(s): int(n) for s, n in rows}
+
+
+def recent_logs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT created_at, source, message, rows_affected FROM logs "
+            "ORDER BY id DESC LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# ------------------------------------------------------------------ task lifecycle
+
+_TASK_COLUMNS = (
+    "id, task_name, status, queue, priority, payload, result, error, worker_id, attempt, "
+    "retry_on_failure, retry_count, retry_limit, requeue_count, created_at, updated_at, "
+    "run_at, started_at, finished_at"
+)
+
+
+def insert_task(
+    conn: Connection,
+    *,
+    task_id: str,
+    task_name: str,
+    queue: str,
+    payload: str,
+    priority: int,
+    retry_on_failure: bool,
+    retry_limit: int,
+    delay_us: int,
+) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO bountyboard (id, task_name, queue, payload, priority, "
+            "retry_on_failure, retry_limit, run_at) VALUES (:id, :name, :queue, :payload, "
+            ":priority, :retry_on_failure, :retry_limit, NOW(6) + INTERVAL :delay MICROSECOND)"
+        ),
+        {
+            "id": task_id,
+            "name": task_name,
+            "queue": queue,
+            "payload": payload,
+            "priority": priority,
+            "retry_on_failure": retry_on_failure,
+            "retry_limit": retry_limit,
+            "delay": delay_us,
+        },
+    )
+
+
+def get_task_row(conn: Connection, task_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        text(f"SELECT {_TASK_COLUMNS} FROM bountyboard WHERE id = :id"), {"id": task_id}
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def task_status(conn: Connection, task_id: str) -> str | None:
+    value = conn.execute(
+        text("SELECT status FROM bountyboard WHERE id = :id"), {"id": task_id}
+    ).scalar()
+    return str(value) if value is not None else None
+
+
+def list_task_rows(
+    conn: Connection, statuses: list[str], queue: str | None, limit: int
+) -> list[dict[str, Any]]:
+    # One statement per status keeps each on the (status, queue, ...) index instead
+    # of sorting every matching row of history.
+    rows: list[dict[str, Any]] = []
+    for status in statuses:
+        where = "status = :status" + (" AND queue = :queue" if queue is not None else "")
+        result = conn.execute(
+            text(
+                f"SELECT {_TASK_COLUMNS} FROM bountyboard WHERE {where} "
+                "ORDER BY created_at DESC LIMIT :limit"
+            ),
+            {"status": status, "queue": queue, "limit": limit},
+        )
+        rows.extend(dict(r._mapping) for r in result)
+    rows.sort(key=lambda r: r["created_at"], reverse=True)
+    return rows[:limit]
+
+
+_CLAIM_SELECT = text(
+    "SELECT id, task_name, queue, payload, attempt, retry_count, retry_limit, retry_on_failure "
+    "FROM bountyboard FORCE INDEX (ix_claim) "
+    "WHERE status = 'PENDING' AND queue = :queue AND run_at <= NOW(6) "
+    "AND task_name IN :names "
+    "ORDER BY priority DESC, run_at, id LIMIT :limit FOR UPDATE SKIP LOCKED"
+).bindparams(bindparam("names", expanding=True))
+
+_CLAIM_UPDATE = text(
+    "UPDATE bountyboard SET status = 'RUNNING', worker_id = :worker, attempt = attempt + 1, "
+    "started_at = NOW(6), finished_at = NULL WHERE id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def claim_tasks(
+    conn: Connection, worker_id: str, queues: list[str], names: list[str], limit: int
+) -> list[ClaimedTask]:
+    """Lock up to ``limit`` due tasks (queues in the order given) and mark them RUNNING.
+
+    The caller commits right after: the claim is one short transaction, and the
+    RUNNING state and its peon land together in that one commit.
+    """
+    claimed: list[ClaimedTask] = []
+    for queue in queues:
+        want = limit - len(claimed)
+        if want <= 0:
+            break
+        rows = conn.execute(_CLAIM_SELECT, {"queue": queue, "names": names, "limit": want})
+        claimed.extend(
+            ClaimedTask(
+                id=str(r.id),
+                task_name=str(r.task_name),
+                queue=str(r.queue),
+                payload=r.payload,
+                attempt=int(r.attempt) + 1,
+                retry_count=int(r.retry_count),
+                retry_limit=int(r.retry_limit),
+                retry_on_failure=bool(r.retry_on_failure),
+            )
+            for r in rows
+        )
+    if claimed:
+        conn.execute(_CLAIM_UPDATE, {"worker": worker_id, "ids": [t.id for t in claimed]})
+    return claimed
+
+
+_FINISH = text(
+    "UPDATE bountyboard SET status = :status, result = :result, error = :error, "
+    "finished_at = NOW(6) "
+    "WHERE id = :id AND status = 'RUNNING' AND worker_id = :worker AND attempt = :attempt"
+)
+
+
+def record_outcomes(conn: Connection, worker_id: str, outcomes: list[Outcome]) -> list[Outcome]:
+    """Write finished attempts; return the ones fenced out (requeued or taken elsewhere)."""
+    fenced = []
+    for outcome in outcomes:
+        result = conn.execute(
+            _FINISH,
+            {
+                "status": str(outcome.status),
+                "result": outcome.result_json,
+                "error": outcome.error,
+                "id": outcome.task_id,
+                "worker": worker_id,
+                "attempt": outcome.attempt,
+            },
+        )
+        if result.rowcount == 0:
+            fenced.append(outcome)
+    done = len(outcomes) - len(fenced)
+    if done:
+        conn.execute(
+            text("UPDATE peon SET tasks_done = tasks_done + :n WHERE id = :id"),
+            {"n": done, "id": worker_id},
+        )
+    return fenced
+
+
+def release_task(conn: Connection, worker_id: str, task_id: str, attempt: int, died: bool) -> bool:
+    """Put a RUNNING task of ours back to PENDING (shutdown, or its process died)."""
+    result = conn.execute(
+        text(
+            "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, "
+            "requeue_count = requeue_count + :died "
+            "WHERE id = :id AND status = 'RUNNING' AND worker_id = :worker AND attempt = :attempt"
+        ),
+        {"id": task_id, "worker": worker_id, "attempt": attempt, "died": int(died)},
+    )
+    return result.rowcount == 1
+
+
+def release_all_tasks_of(conn: Connection, worker_id: str) -> int:
+    """A restarted peon frees what its previous, dead incarnation held."""
+    result = conn.execute(
+        text(
+            "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, "
+            "requeue_count = requeue_count + 1 "
+            "WHERE status = 'RUNNING' AND worker_id = :worker"
+        ),
+        {"worker": worker_id},
+    )
+    return int(result.rowcount)
+
+
+# ---------------------------------------------------------------------------- peons
+
+
+@dataclass(frozen=True)
+class PeonRow:
+    id: str
+    status: str
+    host: str
+    pid: int
+    heartbeat_age: float
+
+
+def get_peon(conn: Connection, worker_id: str) -> PeonRow | None:
+    row = conn.execute(
+        text(
+            "SELECT id, status, host, pid, "
+            "TIMESTAMPDIFF(MICROSECOND, last_heartbeat, NOW(6)) / 1e6 AS age "
+            "FROM peon WHERE id = :id"
+        ),
+        {"id": worker_id},
+    ).first()
+    if row is None:
+        return None
+    return PeonRow(str(row.id), str(row.status), str(row.host), int(row.pid), float(row.age))
+
+
+def register_peon(
+    conn: Connection,
+    *,
+    worker_id: str,
+    queues_json: str,
+    host: str,
+    pid: int,
+    concurrency: int,
+    pool: str,
+    version: str,
+) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO peon (id, status, last_heartbeat, current_task, queues, host, pid, "
+            "concurrency, pool, version, started_at) VALUES (:id, 'PREPARING', NOW(6), NULL, "
+            ":queues, :host, :pid, :concurrency, :pool, :version, NOW(6)) "
+            "ON DUPLICATE KEY UPDATE status = 'PREPARING', last_heartbeat = NOW(6), "
+            "current_task = NULL, queues = :queues, host = :host, pid = :pid, "
+            "concurrency = :concurrency, pool = :pool, version = :version, "
+            "started_at = NOW(6)"
+        ),
+        {
+            "id": worker_id,
+            "queues": queues_json,
+            "host": host,
+            "pid": pid,
+            "concurrency": concurrency,
+            "pool": pool,
+            "version": version,
+        },
+    )
+
+
+def heartbeat(conn: Connection, worker_id: str, status: str, current_task: str | None) -> bool:
+    """Stamp the peon alive. False when the database had declared it OFFLINE (or lost it)."""
+    result = conn.execute(
+        text(
+            "UPDATE peon SET last_heartbeat = NOW(6), status = :status, current_task = :task "
+            "WHERE id = :id AND status <> 'OFFLINE'"
+        ),
+        {"id": worker_id, "status": status, "task": current_task},
+    )
+    return result.rowcount == 1
+
+
+def set_peon_offline(conn: Connection, worker_id: str) -> None:
+    conn.execute(
+        text("UPDATE peon SET status = 'OFFLINE', current_task = NULL WHERE id = :id"),
+        {"id": worker_id},
+    )
