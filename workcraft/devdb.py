@@ -87,8 +87,7 @@ def _forget_children() -> None:
     # The servers outlive this process by design; dropping their Popen objects here keeps
     # subprocess from warning at exit that they are "still running". Ones already stopped
     # are reaped first, so they do not linger as zombies of whatever adopts them.
-    for pid in list(_children):
-        _reap(pid)
+    _reap_all()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         _children.clear()
@@ -679,7 +678,7 @@ def _discard(proc: subprocess.Popen[bytes]) -> None:
             _terminate(proc.pid, _DISCARD_GRACE)
         except DevDBError as exc:
             logger.error("Could not stop the failed server: {}", exc)
-    _reap(proc.pid)
+    _is_alive(proc.pid)
 
 
 # -------------------------------------------------------------------- talking to it
@@ -889,20 +888,20 @@ def _is_our_server(pid: int, data_dir: Path) -> bool:
     return Path(args[0]).name in _SERVER_NAMES and f"--datadir={data_dir}" in args
 
 
-def _reap(pid: int) -> None:
-    proc = _children.get(pid)
-    if proc is not None and proc.poll() is not None:
-        del _children[pid]
-
-
 def _reap_all() -> None:
     # Servers we launched and someone else stopped stay zombies until we wait for them.
     for pid in list(_children):
-        _reap(pid)
+        _is_alive(pid)
 
 
 def _is_alive(pid: int) -> bool:
-    _reap(pid)
+    child = _children.get(pid)
+    if child is not None:
+        # For our own children waitpid is the truth, and it reaps them in passing.
+        if child.poll() is None:
+            return True
+        del _children[pid]
+        return False
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except FileNotFoundError:
@@ -910,7 +909,11 @@ def _is_alive(pid: int) -> bool:
     except OSError:
         fields = []
     if fields:
-        return fields[0] not in ("Z", "X")
+        if fields[0] in ("Z", "X"):
+            # A killed server's main thread shows Z while its other threads still exit
+            # (and still hold the port and the data files).
+            return _thread_count(pid) > 1
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -918,6 +921,13 @@ def _is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _thread_count(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
 
 
 def _read_pid(pid_file: Path) -> int | None:
@@ -945,12 +955,12 @@ def _running_pid(data_dir: Path, clean: bool) -> int | None:
     pid_file = data_dir / _PID_FILE
     pid = _read_pid(pid_file)
     if pid is not None:
-        if _is_alive(pid) and not _cmdline(pid):
-            # An exiting process (say, just SIGKILLed) shows an empty cmdline while it still
-            # holds the port and the data files: let it finish before judging the pid file.
-            _wait_for_exit(pid, _KILL_GRACE)
         if _is_alive(pid) and _is_our_server(pid, data_dir):
             return pid
+        if _is_alive(pid) and not _cmdline(pid):
+            # An exiting process (say, just SIGKILLed) shows an empty cmdline while it still
+            # holds the port and the data files: let it finish before starting anew.
+            _wait_for_exit(pid, _KILL_GRACE)
         if clean:
             logger.info("Removing stale pid file {} (pid {} is not our server)", pid_file, pid)
             pid_file.unlink(missing_ok=True)

@@ -294,8 +294,11 @@ def claim_tasks(
     return claimed
 
 
+# A success keeps the error of the attempt before it: "succeeded on retry 2 after
+# <this>" is what someone debugging a flaky dependency wants to see.
 _FINISH = text(
-    "UPDATE bountyboard SET status = :status, result = :result, error = :error, "
+    "UPDATE bountyboard SET status = :status, result = :result, "
+    "error = COALESCE(:error, error), "
     "finished_at = NOW(6) "
     "WHERE id = :id AND status = 'RUNNING' AND worker_id = :worker AND attempt = :attempt"
 )
