@@ -205,7 +205,9 @@ def _drop_leftover_databases(admin: DBConfig) -> None:
         names = [
             str(r[0])
             for r in conn.execute(
-                text("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :p"),
+                text(
+                    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :p"
+                ),
                 {"p": TEST_DATABASE_PREFIX.replace("_", r"\_") + "%"},
             )
         ]
@@ -278,4 +280,7 @@ def empty_database(request: pytest.FixtureRequest, db_server: DBConfig) -> Itera
 def pytest_report_header(config: Any) -> str:
     if os.environ.get("WK_TEST_DB_URL"):
         return "workcraft test database: WK_TEST_DB_URL"
-    return f"workcraft test database: Docker {MYSQL_IMAGE} if it answers, else devdb in {TEST_DATA_DIR}"
+    return (
+        f"workcraft test database: Docker {MYSQL_IMAGE} if it answers, "
+        f"else devdb in {TEST_DATA_DIR}"
+    )

@@ -28,7 +28,6 @@ from workcraft.config import CONFIG_FILE_ENV, DBConfig, Settings
 __all__ = [
     "CliResult",
     "closed_port",
-    "dispose_engines_for",
     "drop_test_database",
     "execute",
     "query",
@@ -93,23 +92,36 @@ def unique_database_name(hint: str, prefix: str = TEST_DATABASE_PREFIX) -> str:
     return f"{prefix}{cleaned[:room].rstrip('_')}_{suffix}"
 
 
-def dispose_engines_for(database: str) -> None:
-    """Close the pooled connections this process holds to ``database`` (any account).
+def drop_test_database(admin: DBConfig, database: str, quiesce_timeout: float = 30.0) -> None:
+    """Drop ``database`` after its events are gone and no statement runs in it.
 
-    ``workcraft.db`` only offers disposing every engine at once, which would pull
-    connections from under the other test modules' fixtures.
+    MariaDB 10.11 can crash (signal 11 in multi_update::initialize_tables) when a
+    database is dropped while an event runs wc_self_correct_tasks_v1 in it, so the
+    events are dropped first and in-flight executions are waited out.
     """
-    with db._engines_lock:
-        for key, engine in list(db._engines.items()):
-            pid, cfg, with_database, _pool_size = key
-            if pid == os.getpid() and with_database and cfg.database == database:
-                engine.dispose()
-                del db._engines[key]
-
-
-def drop_test_database(admin: DBConfig, database: str) -> None:
-    dispose_engines_for(database)
+    admin.with_database(database)  # validates the name before it goes into DDL
+    db.dispose_engines(database=database)
     with db.connect(admin, with_database=False) as conn:
+        events = conn.execute(
+            text("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :db"),
+            {"db": database},
+        ).all()
+        for (event,) in events:
+            conn.execute(text(f"DROP EVENT IF EXISTS `{database}`.`{event}`"))
+        conn.commit()
+
+        def quiet() -> bool:
+            busy = conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                    "WHERE DB = :db AND COMMAND <> 'Sleep' AND ID <> CONNECTION_ID()"
+                ),
+                {"db": database},
+            ).scalar()
+            conn.commit()
+            return busy == 0
+
+        wait_for(quiet, quiesce_timeout, message=f"statements still running in {database}")
         store.drop_database(conn, database)
 
 
@@ -163,11 +175,7 @@ def temporary_user(
     try:
         yield cfg
     finally:
-        with db._engines_lock:
-            for key, engine in list(db._engines.items()):
-                if key[0] == os.getpid() and key[1].user == user:
-                    engine.dispose()
-                    del db._engines[key]
+        db.dispose_engines(user=user)
         with db.connect(admin, with_database=False) as conn:
             conn.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
 

@@ -14,10 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import query, wait_for
-from workcraft.config import DBConfig
+from tests.helpers import execute, query, wait_for, wk_env
+from workcraft.config import DBConfig, Settings
 
 TASKAPPS = Path(__file__).resolve().parent / "acceptance" / "taskapps"
+
+# Where the test tasks (taskapps/lifecycle_app.py) record each execution of a body.
+SIDE_EFFECTS_TABLE = """
+CREATE TABLE IF NOT EXISTS side_effects (
+    id BIGINT AUTO_INCREMENT PRIMARY KEY,
+    task_id CHAR(36) NOT NULL,
+    attempt INT NOT NULL,
+    worker VARCHAR(255) NOT NULL,
+    pid INT NOT NULL,
+    value TEXT,
+    started DOUBLE NULL,
+    ended DOUBLE NULL,
+    KEY (task_id)
+)
+"""
 
 
 class PeonProcess:
@@ -39,9 +54,16 @@ class PeonProcess:
     def start(self) -> PeonProcess:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "workcraft", "peon",
-                 f"--workcraft_path={self.workcraft_path}", f"--worker-id={self.worker_id}",
-                 "--log_level=DEBUG", *self.args],
+                [
+                    sys.executable,
+                    "-m",
+                    "workcraft",
+                    "peon",
+                    f"--workcraft_path={self.workcraft_path}",
+                    f"--worker-id={self.worker_id}",
+                    "--log_level=DEBUG",
+                    *self.args,
+                ],
                 cwd=self.cwd,
                 env=self.env,
                 stdout=log,
@@ -65,7 +87,9 @@ class PeonProcess:
             )
             return bool(rows) and rows[0].status in ("IDLE", "WORKING") and rows[0].pid == self.pid
 
-        wait_for(ready, timeout, message=lambda: f"peon {self.worker_id} never got ready:\n{self.log()}")
+        wait_for(
+            ready, timeout, message=lambda: f"peon {self.worker_id} never got ready:\n{self.log()}"
+        )
         return self
 
     def signal(self, signum: int) -> None:
@@ -95,7 +119,9 @@ class PeonFactory:
         self.cfg, self.env, self.log_dir = cfg, env, log_dir
         self.started: list[PeonProcess] = []
 
-    def __call__(self, worker_id: str, *args: str, ready: bool = True, **kwargs: object) -> PeonProcess:
+    def __call__(
+        self, worker_id: str, *args: str, ready: bool = True, **kwargs: object
+    ) -> PeonProcess:
         peon = PeonProcess(self.cfg, self.env, worker_id, self.log_dir, args=args, **kwargs)  # type: ignore[arg-type]
         self.started.append(peon)
         peon.start()
@@ -104,6 +130,13 @@ class PeonFactory:
     def kill_all(self) -> None:
         for peon in self.started:
             peon.kill()
+
+
+@pytest.fixture
+def peon_env(db_config: DBConfig, test_settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """Environment for peon processes on this module's database (side_effects ready)."""
+    execute(db_config, SIDE_EFFECTS_TABLE)
+    return wk_env(db_config, test_settings, tmp_path)
 
 
 @pytest.fixture

@@ -199,14 +199,17 @@ class CLI:
         )
         settings = load_settings()
         app = load_workcraft(workcraft_path)
-        options = PeonOptions(
-            worker_id=str(worker_id) if worker_id is not None else str(uuid.uuid4()),
-            queues=_queue_list(queues),
-            concurrency=int(concurrency),
-            pool=pool,
-            workcraft_path=workcraft_path,
-            log_level=log_level,
-        )
+        try:
+            options = PeonOptions(
+                worker_id=str(worker_id) if worker_id is not None else str(uuid.uuid4()),
+                queues=_queue_list(queues),
+                concurrency=int(concurrency),
+                pool=pool,
+                workcraft_path=workcraft_path,
+                log_level=log_level,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"peon: {exc}") from None
         peon = Peon(app, cfg, settings, options)
         peon.install_signal_handlers()
         peon.run()
@@ -218,10 +221,49 @@ def _queue_list(queues: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(q) for q in queues)
 
 
+# Flags whose values are text, whatever they look like. Fire reads every value as a
+# Python literal, so a password "0x10" would arrive as the number 16 and "a,b" as a
+# tuple; quoting these values first keeps them exactly as typed.
+_TEXT_FLAGS = frozenset(
+    {
+        "db_host",
+        "db_user",
+        "db_name",
+        "db_password",
+        "db_ssl_path",
+        "worker_id",
+        "workcraft_path",
+        "data_dir",
+        "pool",
+        "log_level",
+    }
+)
+
+
+def _quote_text_flags(argv: list[str]) -> list[str]:
+    quoted: list[str] = []
+    pending_value = False
+    for arg in argv:
+        if pending_value:
+            quoted.append(repr(arg))
+            pending_value = False
+            continue
+        name, eq, value = arg.partition("=")
+        flag = name[2:].replace("-", "_") if name.startswith("--") else ""
+        if flag in _TEXT_FLAGS:
+            if eq:
+                quoted.append(f"{name}={value!r}")
+                continue
+            pending_value = True
+        quoted.append(arg)
+    return quoted
+
+
 def main(argv: list[str] | None = None) -> None:
     configure_logging("INFO", component="cli")
+    args = _quote_text_flags(sys.argv[1:] if argv is None else argv)
     try:
-        fire.Fire(CLI, command=argv, name="workcraft")
+        fire.Fire(CLI, command=args, name="workcraft")
     except _USER_ERRORS as exc:
         logger.error("{}", exc)
         sys.exit(2)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -25,14 +27,37 @@ __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 DEFAULT_QUEUE = "DEFAULT"
 F = TypeVar("F", bound=Callable[..., Any])
 _DUPLICATE_KEY = 1062
-_INT32 = 2**31 - 1
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+_id_lock = threading.Lock()
+_id_state = {"ms": 0, "counter": 0}
+_COUNTER_BITS = 74  # rand_a (12) + rand_b (62) of RFC 9562, used as one counter
 
 
 def new_task_id() -> str:
-    """A UUIDv7: time-ordered, so new rows append to the primary key's B-tree."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    """A UUIDv7: time-ordered, so new rows append to the primary key's B-tree.
+
+    Within one process ids also increase within a millisecond (RFC 9562's monotonic
+    counter), so ``ORDER BY id`` is creation order for one sender.
+    """
+    with _id_lock:
+        ms = max(time.time_ns() // 1_000_000, _id_state["ms"])
+        if ms == _id_state["ms"]:
+            counter = _id_state["counter"] + 1
+            if counter >> _COUNTER_BITS:
+                ms, counter = ms + 1, 0
+        else:
+            # Random start, top bit clear: room to count up within this millisecond.
+            counter = int.from_bytes(os.urandom(10), "big") >> (80 - _COUNTER_BITS + 1)
+        _id_state["ms"], _id_state["counter"] = ms, counter
+    value = (
+        ms << 80
+        | 0x7 << 76  # version 7
+        | (counter >> 62) << 64
+        | 0x2 << 62  # RFC 4122 variant
+        | (counter & ((1 << 62) - 1))
+    )
     return str(uuid.UUID(int=value))
 
 
@@ -122,13 +147,18 @@ class Workcraft:
         """
         check_name("task", task_name)
         check_name("queue", queue)
-        args = list(task_args or [])
-        kwargs = dict(task_kwargs or {})
-        payload = encode_payload(task_name, args, kwargs)
+        payload = encode_payload(
+            task_name, [] if task_args is None else task_args, task_kwargs or {}
+        )
+        args, kwargs = list(task_args or []), dict(task_kwargs or {})
         self._check_signature(task_name, args, kwargs)
         if isinstance(retry_limit, bool) or not isinstance(retry_limit, int) or retry_limit < 0:
             raise ValueError(f"retry_limit must be a whole number >= 0, got {retry_limit!r}")
-        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > _INT32:
+        if (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not _INT32_MIN <= priority <= _INT32_MAX
+        ):
             raise ValueError(f"priority must be a 32-bit whole number, got {priority!r}")
         delay_us = _delay_microseconds(delay, run_at)
         task_id = new_task_id()
@@ -219,6 +249,8 @@ class Workcraft:
     def _list(
         self, statuses: list[str], queue: str | None, limit: int, db_config: DBConfig | None
     ) -> list[Task]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
         with connect(self._db(db_config)) as conn:
             rows = store.list_task_rows(conn, statuses, queue, limit)
         return [_task_from_row(r) for r in rows]
@@ -254,6 +286,8 @@ def _delay_microseconds(delay: float | timedelta | None, run_at: datetime | None
     if delay is None:
         return 0
     seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+    if not math.isfinite(seconds):
+        raise ValueError(f"delay must be a finite number of seconds, got {seconds!r}")
     return max(0, round(seconds * 1e6))
 
 

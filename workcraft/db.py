@@ -161,13 +161,18 @@ def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5)
         return engine
 
 
-def dispose_engines() -> None:
-    """Close every pooled connection of this process (tests, shutdown, after fork)."""
+def dispose_engines(database: str | None = None, user: str | None = None) -> None:
+    """Close this process's pooled connections: all, or those to one database/account."""
     with _engines_lock:
-        for (pid, *_), engine in list(_engines.items()):
+        for key, engine in list(_engines.items()):
+            pid, cfg, with_database, _ = key
+            if database is not None and not (with_database and cfg.database == database):
+                continue
+            if user is not None and cfg.user != user:
+                continue
             if pid == os.getpid():
                 engine.dispose()
-        _engines.clear()
+            del _engines[key]
 
 
 @contextmanager

@@ -422,6 +422,19 @@ def _find_install_db(server: Path) -> tuple[Path, list[str]]:
     )
 
 
+def _tmp_dir(data_dir: Path) -> Path:
+    """The server's own temp dir, beside the data dir (a folder inside it would show
+    up as a database).
+
+    Every MariaDB server deletes the ``#sql*`` files in its tmpdir when it starts: with
+    /tmp shared, starting a second dev server deletes the first one's in-use temporary
+    tables (error 6, and now and then a crash in the temporary-table cleanup).
+    """
+    path = data_dir.parent / f".{data_dir.name}.tmp"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 def _initialise(data_dir: Path, server: Path, deadline: float) -> None:
     user_opt = ["--user=root"] if os.geteuid() == 0 else []
     if _is_mariadb(server):
@@ -430,11 +443,9 @@ def _initialise(data_dir: Path, server: Path, deadline: float) -> None:
             str(install_db),
             "--no-defaults",
             f"--datadir={data_dir}",
+            f"--tmpdir={_tmp_dir(data_dir)}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
-            # Otherwise it adds root@<hostname> with no password, unusable under
-            # --skip-name-resolve and a needless open account.
-            "--skip-name-resolve",
             *user_opt,
             *extra,
         ]
@@ -444,7 +455,13 @@ def _initialise(data_dir: Path, server: Path, deadline: float) -> None:
                 f"MySQL initialises only an empty directory and {data_dir} is not empty; "
                 "pass another data_dir or empty this one."
             )
-        cmd = [str(server), "--no-defaults", "--initialize-insecure", f"--datadir={data_dir}"]
+        cmd = [
+            str(server),
+            "--no-defaults",
+            "--initialize-insecure",
+            f"--datadir={data_dir}",
+            f"--tmpdir={_tmp_dir(data_dir)}",
+        ]
         cmd += user_opt
     logger.info("Initialising a new dev database in {}", data_dir)
     try:
@@ -536,6 +553,7 @@ def _server_command(
         str(server),
         "--no-defaults",
         f"--datadir={data_dir}",
+        f"--tmpdir={_tmp_dir(data_dir)}",
         f"--socket={sock}",
         f"--pid-file={data_dir / _PID_FILE}",
         f"--port={port}",
@@ -736,7 +754,9 @@ def _wait_until_answering(
 
 def _finish_first_start(conn: pymysql.Connection, state: _State) -> None:
     with conn.cursor() as cur:
-        # Anonymous accounts and root@<hostname> would be open doors without a password.
+        # mariadb-install-db adds a passwordless root@<hostname> (even with its own
+        # --skip-name-resolve). Our server ignores hostname accounts, but the data dir
+        # should not carry open doors for whoever reuses it with other options.
         cur.execute(
             "SELECT User, Host FROM mysql.user WHERE User = '' OR (User = %s AND Host NOT IN "
             "(%s, %s, %s))",
@@ -962,7 +982,9 @@ def _running_pid(data_dir: Path, clean: bool) -> int | None:
             # holds the port and the data files: let it finish before starting anew.
             _wait_for_exit(pid, _KILL_GRACE)
         if clean:
-            logger.info("Removing stale pid file {} (pid {} is not our server)", pid_file, pid)
+            logger.info(
+                "Removing stale pid file {} (pid {} is gone or not our server)", pid_file, pid
+            )
             pid_file.unlink(missing_ok=True)
     found = _scan_for_server(data_dir)
     if found is not None:
@@ -1025,6 +1047,9 @@ def _remove_leftovers(data_dir: Path, pid: int) -> None:
     sock = _socket_path(data_dir)
     sock.unlink(missing_ok=True)
     sock.with_name(sock.name + ".lock").unlink(missing_ok=True)
+    if sock.parent != data_dir:
+        with contextlib.suppress(OSError):
+            sock.parent.rmdir()
 
 
 def _log_mentions_bind_failure(log_path: Path, offset: int) -> bool:

@@ -141,7 +141,9 @@ def execute(app: Workcraft, job: ClaimedTask, worker_id: str) -> Outcome:
             if inspect.isawaitable(value):
                 value = asyncio.run(_await(value))
             outcome, result = _finish(job, started, value)
-        except Exception as exc:
+        # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
+        # its worker thread and leave the row RUNNING forever.
+        except (Exception, SystemExit) as exc:
             outcome, result = _finish(job, started, error=exc)
     _call_handler(
         "postrun", app.postrun_handler_fn, job.id, job.task_name, result, str(outcome.status)
@@ -165,7 +167,9 @@ async def execute_async(app: Workcraft, job: ClaimedTask, worker_id: str) -> Out
             outcome, result = _finish(
                 job, started, await prepared.func(*prepared.args, **prepared.kwargs)
             )
-        except Exception as exc:
+        # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
+        # its worker thread and leave the row RUNNING forever.
+        except (Exception, SystemExit) as exc:
             outcome, result = _finish(job, started, error=exc)
     _call_handler(
         "postrun", app.postrun_handler_fn, job.id, job.task_name, result, str(outcome.status)

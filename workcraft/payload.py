@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidPayload(ValueError):

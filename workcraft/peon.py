@@ -4,12 +4,14 @@ The loop, as named steps:
 
     register -> setup handler -> loop { claim -> submit to executor } -> shut down
 
-Beside the loop, two threads:
+Beside the loop, three threads:
 
 * the **heartbeat** stamps the peon's row every DB_PEON_HEARTBEAT_INTERVAL seconds,
   however long its tasks run, so the database never declares a busy peon dead;
 * the **recorder** writes outcomes back, in batches, fenced by attempt. While the
-  database is away it holds them and retries, so no finished work is dropped.
+  database is away it holds them and retries, so no finished work is dropped;
+* the **maintenance stand-in** runs the database's maintenance procedures itself,
+  under a lease, while the event scheduler is off or its events stopped ticking.
 
 Signal handlers only set flags: any database work in a handler could wait on a lock
 held by the very claim it interrupted.
@@ -36,6 +38,7 @@ from workcraft.config import DBConfig, Settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import DatabaseError, connect, is_transient, retry_transient
 from workcraft.executors import Executor, ProcessExecutor, ThreadExecutor
+from workcraft.maintenance import StandIn
 from workcraft.models import ClaimedTask, Outcome, PeonStatus, TaskStatus
 from workcraft.payload import check_name
 from workcraft.schema import package_version
@@ -135,8 +138,15 @@ class Peon:
         self._register()
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         recorder = threading.Thread(target=self._record_loop, name="recorder", daemon=True)
+        stand_in = threading.Thread(
+            target=StandIn(self.cfg, self.settings, self.id).run,
+            args=(self.stopping,),
+            name="maintenance",
+            daemon=True,
+        )
         heartbeat.start()
         recorder.start()
+        stand_in.start()
         if self.app.setup_handler_fn is not None:
             try:
                 self.app.setup_handler_fn()

@@ -2,7 +2,9 @@
 
 The files are written as the ``mysql`` client reads them (``DELIMITER $$`` around
 procedure bodies), so a DBA can read them as plain SQL. The server itself does not
-know DELIMITER, so this module splits each file into single statements.
+know DELIMITER, so this module splits each file into single statements. Comments go
+on lines of their own (``-- …``): a comment after a statement's delimiter would hide
+the delimiter from the splitter.
 """
 
 from __future__ import annotations

@@ -27,14 +27,6 @@ class EventInfo:
     last_executed: datetime | None
 
 
-@dataclass(frozen=True)
-class MaintenanceInfo:
-    name: str
-    last_run_at: datetime | None
-    seconds_since: float | None
-    runs: int
-
-
 def server_version(conn: Connection) -> str:
     return str(conn.execute(text("SELECT VERSION()")).scalar_one())
 
@@ -124,20 +116,6 @@ def routines(conn: Connection) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def maintenance(conn: Connection) -> list[MaintenanceInfo]:
-    rows = conn.execute(
-        text(
-            "SELECT name, last_run_at, "
-            "TIMESTAMPDIFF(MICROSECOND, last_run_at, NOW(6)) / 1e6, runs "
-            "FROM maintenance ORDER BY name"
-        )
-    )
-    return [
-        MaintenanceInfo(str(n), last, float(age) if age is not None else None, int(runs))
-        for n, last, age, runs in rows
-    ]
-
-
 def grants(conn: Connection) -> list[str]:
     return [str(r[0]) for r in conn.execute(text("SHOW GRANTS"))]
 
@@ -146,11 +124,15 @@ def current_user(conn: Connection) -> str:
     return str(conn.execute(text("SELECT CURRENT_USER()")).scalar_one())
 
 
-def call_procedure(conn: Connection, name: str) -> None:
-    """Run a maintenance procedure by hand (tests, and peons where events cannot run)."""
+def call_procedure(conn: Connection, name: str, caller: str = "manual") -> None:
+    """Run a maintenance procedure by hand (tests, and peons where events cannot run).
+
+    ``caller`` is recorded in ``maintenance.last_run_by``; only ``'event'`` counts as
+    the database's own scheduler having ticked.
+    """
     if name not in _MAINTENANCE_PROCEDURES:
         raise ValueError(f"unknown maintenance procedure {name!r}")
-    conn.execute(text(f"CALL {name}()"))
+    conn.execute(text(f"CALL {name}(:caller)"), {"caller": caller})
 
 
 _MAINTENANCE_PROCEDURES = frozenset(
@@ -231,20 +213,21 @@ def task_status(conn: Connection, task_id: str) -> str | None:
 def list_task_rows(
     conn: Connection, statuses: list[str], queue: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    # One statement per status keeps each on the (status, queue, ...) index instead
-    # of sorting every matching row of history.
+    # One statement per status, each reading backwards along (status[, queue], id):
+    # ids are time-ordered, so the newest rows come first without a sort, however
+    # much history the table keeps.
     rows: list[dict[str, Any]] = []
     for status in statuses:
         where = "status = :status" + (" AND queue = :queue" if queue is not None else "")
         result = conn.execute(
             text(
                 f"SELECT {_TASK_COLUMNS} FROM bountyboard WHERE {where} "
-                "ORDER BY created_at DESC LIMIT :limit"
+                "ORDER BY id DESC LIMIT :limit"
             ),
             {"status": status, "queue": queue, "limit": limit},
         )
         rows.extend(dict(r._mapping) for r in result)
-    rows.sort(key=lambda r: r["created_at"], reverse=True)
+    rows.sort(key=lambda r: str(r["id"]), reverse=True)
     return rows[:limit]
 
 
@@ -432,3 +415,54 @@ def set_peon_offline(conn: Connection, worker_id: str) -> None:
         text("UPDATE peon SET status = 'OFFLINE', current_task = NULL WHERE id = :id"),
         {"id": worker_id},
     )
+
+
+# ------------------------------------------------------- maintenance by the peons
+
+
+@dataclass(frozen=True)
+class MaintenanceJobState:
+    name: str
+    seconds_since_event: float | None
+    seconds_since_run: float | None
+    last_run_by: str | None
+
+    def ran_within(self, seconds: float) -> bool:
+        return self.seconds_since_run is not None and self.seconds_since_run < seconds
+
+
+def maintenance_states(conn: Connection) -> dict[str, MaintenanceJobState]:
+    rows = conn.execute(
+        text(
+            "SELECT name, TIMESTAMPDIFF(MICROSECOND, last_event_at, NOW(6)) / 1e6, "
+            "TIMESTAMPDIFF(MICROSECOND, last_run_at, NOW(6)) / 1e6, last_run_by "
+            "FROM maintenance"
+        )
+    )
+    return {
+        str(n): MaintenanceJobState(
+            str(n),
+            float(event_age) if event_age is not None else None,
+            float(run_age) if run_age is not None else None,
+            str(by) if by is not None else None,
+        )
+        for n, event_age, run_age, by in rows
+    }
+
+
+def take_maintenance_lease(conn: Connection, job: str, owner: str, seconds: float) -> bool:
+    """One peon at a time may stand in for a job: a conditional UPDATE with an expiry.
+
+    Not GET_LOCK: on a Galera cluster each node grants its own GET_LOCK, so two
+    peons on two nodes would both hold it. A row update is certified cluster-wide.
+    """
+    result = conn.execute(
+        text(
+            "UPDATE maintenance SET lease_owner = :owner, "
+            "lease_until = NOW(6) + INTERVAL :us MICROSECOND "
+            "WHERE name = :job AND (lease_owner IS NULL OR lease_until < NOW(6) "
+            "OR lease_owner = :owner)"
+        ),
+        {"owner": owner, "us": round(seconds * 1e6), "job": job},
+    )
+    return result.rowcount == 1

@@ -58,7 +58,10 @@ CREATE TABLE IF NOT EXISTS bountyboard (
     -- the claim: one queue's PENDING rows in claim order; finished rows sort
     -- under other statuses, so history never lengthens this range
     KEY ix_claim (status, queue, priority DESC, run_at, id),
-    KEY ix_status_worker (status, worker_id),
+    -- lists and pages of one status, newest first (ids are time-ordered); also
+    -- finds the few RUNNING rows for the maintenance procedures
+    KEY ix_status_id (status, id),
+    KEY ix_status_queue_id (status, queue, id),
     KEY ix_retryable (retryable, finished_at),
     CONSTRAINT chk_retry_limit CHECK (retry_limit >= 0),
     CONSTRAINT chk_retry_count CHECK (retry_count >= 0)

@@ -4,32 +4,34 @@
 -- kills them. Set-based and idempotent, so two nodes running it at once is harmless.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS wc_self_correct_tasks_v1$$
-CREATE PROCEDURE wc_self_correct_tasks_v1()
+CREATE PROCEDURE wc_self_correct_tasks_v1(IN p_caller VARCHAR(255))
 BEGIN
     DECLARE n_failed INT DEFAULT 0;
     DECLARE n_requeued INT DEFAULT 0;
 
+    -- Single-table UPDATEs with NOT EXISTS: a multi-table UPDATE ... LEFT JOIN makes
+    -- the server build a temporary table on every tick.
     UPDATE bountyboard AS b
-      LEFT JOIN peon AS p ON p.id = b.worker_id AND p.status <> 'OFFLINE'
-       SET b.status = 'FAILURE',
-           b.finished_at = NOW(6),
-           b.requeue_count = b.requeue_count + 1,
-           b.error = CONCAT('stopped: its peon died ', b.requeue_count + 1,
+       SET b.error = CONCAT('stopped: its peon died ', b.requeue_count + 1,
                             ' times while running it (DB_SETUP_MAX_PEON_DEATHS_PER_TASK = ',
                             {{ max_peon_deaths_per_task }}, '); last peon: ',
-                            COALESCE(b.worker_id, 'none'))
+                            COALESCE(b.worker_id, 'none')),
+           b.status = 'FAILURE',
+           b.finished_at = NOW(6),
+           b.requeue_count = b.requeue_count + 1
      WHERE b.status = 'RUNNING'
-       AND p.id IS NULL
-       AND b.requeue_count + 1 >= {{ max_peon_deaths_per_task }};
+       AND b.requeue_count + 1 >= {{ max_peon_deaths_per_task }}
+       AND NOT EXISTS (SELECT 1 FROM peon AS p
+                        WHERE p.id = b.worker_id AND p.status <> 'OFFLINE');
     SET n_failed = ROW_COUNT();
 
     UPDATE bountyboard AS b
-      LEFT JOIN peon AS p ON p.id = b.worker_id AND p.status <> 'OFFLINE'
        SET b.status = 'PENDING',
            b.requeue_count = b.requeue_count + 1,
            b.worker_id = NULL
      WHERE b.status = 'RUNNING'
-       AND p.id IS NULL;
+       AND NOT EXISTS (SELECT 1 FROM peon AS p
+                        WHERE p.id = b.worker_id AND p.status <> 'OFFLINE');
     SET n_requeued = ROW_COUNT();
 
     IF n_requeued > 0 THEN
@@ -45,6 +47,8 @@ BEGIN
                        {{ max_peon_deaths_per_task }}, ' times under them'),
                 n_failed);
     END IF;
-    UPDATE maintenance SET last_run_at = NOW(6), last_run_by = CURRENT_USER(), runs = runs + 1
+    UPDATE maintenance
+       SET last_run_at = NOW(6), last_run_by = p_caller, runs = runs + 1,
+           last_event_at = IF(p_caller = 'event', NOW(6), last_event_at)
      WHERE name = 'self_correct_tasks';
 END$$

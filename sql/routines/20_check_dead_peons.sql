@@ -4,7 +4,7 @@
 -- week are forgotten, so the table does not fill with every peon that ever ran.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS wc_check_dead_peons_v1$$
-CREATE PROCEDURE wc_check_dead_peons_v1()
+CREATE PROCEDURE wc_check_dead_peons_v1(IN p_caller VARCHAR(255))
 BEGIN
     DECLARE n_dead INT DEFAULT 0;
 
@@ -20,7 +20,7 @@ BEGIN
                 CONCAT('declared ', n_dead, ' peon(s) OFFLINE: no heartbeat for ',
                        {{ dead_peon_timeout_us }} / 1000000, ' s'),
                 n_dead);
-        CALL wc_self_correct_tasks_v1();
+        CALL wc_self_correct_tasks_v1(p_caller);
     END IF;
 
     DELETE FROM peon
@@ -29,6 +29,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM bountyboard AS b
                         WHERE b.status = 'RUNNING' AND b.worker_id = peon.id);
 
-    UPDATE maintenance SET last_run_at = NOW(6), last_run_by = CURRENT_USER(), runs = runs + 1
+    UPDATE maintenance
+       SET last_run_at = NOW(6), last_run_by = p_caller, runs = runs + 1,
+           last_event_at = IF(p_caller = 'event', NOW(6), last_event_at)
      WHERE name = 'check_dead_peons';
 END$$

@@ -3,7 +3,7 @@
 -- capped at DB_SETUP_BACKOFF_MAX_SECONDS. The last error stays on the row.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS wc_reopen_failed_tasks_v1$$
-CREATE PROCEDURE wc_reopen_failed_tasks_v1()
+CREATE PROCEDURE wc_reopen_failed_tasks_v1(IN p_caller VARCHAR(255))
 BEGIN
     DECLARE n_reopened INT DEFAULT 0;
 
@@ -25,6 +25,8 @@ BEGIN
                 CONCAT('reopened ', n_reopened, ' failed task(s) for retry'),
                 n_reopened);
     END IF;
-    UPDATE maintenance SET last_run_at = NOW(6), last_run_by = CURRENT_USER(), runs = runs + 1
+    UPDATE maintenance
+       SET last_run_at = NOW(6), last_run_by = p_caller, runs = runs + 1,
+           last_event_at = IF(p_caller = 'event', NOW(6), last_event_at)
      WHERE name = 'reopen_failed_tasks';
 END$$

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import TEST_DATA_DIR
 from tests.helpers import execute, query, scalar, wait_for
 from tests.peons import PeonFactory
-from workcraft import TaskStatus, Workcraft
+from workcraft import Workcraft
 from workcraft.config import DBConfig
 
 
@@ -96,6 +96,7 @@ def test_task_that_exhausts_its_retries_ends_failure_with_traceback(
 ) -> None:
     peons("exhauster")
     task_id = app.send_task_sync("fail_times", [10], retry_on_failure=True, retry_limit=1)
+
     def exhausted() -> dict[str, object] | None:
         current = row(db_config, task_id)
         return current if current["status"] == "FAILURE" and current["retry_count"] == 1 else None
@@ -136,8 +137,11 @@ def test_second_signal_returns_unfinished_task_at_once(
     assert back["requeue_count"] == 0  # a stop is not a death
     assert scalar(db_config, "SELECT status FROM peon WHERE id = 'impatient'") == "OFFLINE"
     # Nobody else picks it up in this test: cancel it so later tests' peons skip it.
-    execute(db_config, "UPDATE bountyboard SET status = 'CANCELLED' WHERE id = :id",
-            params={"id": task_id})
+    execute(
+        db_config,
+        "UPDATE bountyboard SET status = 'CANCELLED' WHERE id = :id",
+        params={"id": task_id},
+    )
 
 
 def test_thousand_tasks_two_peons_each_runs_exactly_once(
@@ -171,8 +175,10 @@ def test_thousand_tasks_two_peons_each_runs_exactly_once(
         )
     )
     assert set(by_peon) == {"bulk-1", "bulk-2"}  # both did real work
-    results = {r.id: json.loads(r.result) for r in query(
-        db_config, "SELECT id, result FROM bountyboard WHERE queue = 'bulk'")}
+    results = {
+        r.id: json.loads(r.result)
+        for r in query(db_config, "SELECT id, result FROM bountyboard WHERE queue = 'bulk'")
+    }
     assert [results[i] for i in ids] == list(range(1000))
     assert first.alive() and second.alive()
 
@@ -266,8 +272,11 @@ def test_restarted_peon_frees_what_its_dead_self_held(
     wait_for(lambda: "left RUNNING by a previous phoenix" in peons.started[-1].log(), 15)
     rerun = wait_status(db_config, task_id, "RUNNING")
     assert rerun["attempt"] == 2
-    execute(db_config, "UPDATE bountyboard SET status = 'CANCELLED' WHERE id = :id",
-            params={"id": task_id})
+    execute(
+        db_config,
+        "UPDATE bountyboard SET status = 'CANCELLED' WHERE id = :id",
+        params={"id": task_id},
+    )
 
 
 def _restartable_server(db_server: DBConfig) -> None:
@@ -291,20 +300,30 @@ def test_database_restart_while_two_peons_are_busy(
     second = peons("restart-2", "--concurrency=4", "--queues=restart")
 
     def done_count() -> int:
-        return int(scalar(
-            db_config,
-            "SELECT COUNT(*) FROM bountyboard WHERE queue = 'restart' AND status = 'SUCCESS'",
-        ))
+        return int(
+            scalar(
+                db_config,
+                "SELECT COUNT(*) FROM bountyboard WHERE queue = 'restart' AND status = 'SUCCESS'",
+            )
+        )
 
     wait_for(lambda: done_count() >= 50, 60, message="peons never got going")
     devdb.stop(TEST_DATA_DIR)
     assert first.alive() and second.alive()
     devdb.start(TEST_DATA_DIR)
 
-    wait_for(lambda: done_count() == len(ids), 120, interval=0.25,
-             message=lambda: f"only {done_count()} of {len(ids)} finished after the restart")
+    wait_for(
+        lambda: done_count() == len(ids),
+        120,
+        interval=0.25,
+        message=lambda: f"only {done_count()} of {len(ids)} finished after the restart",
+    )
     assert first.alive() and second.alive(), first.log()[-3000:] + second.log()[-3000:]
-    assert scalar(
-        db_config, "SELECT COUNT(*) FROM bountyboard WHERE queue = 'restart' AND status <> 'SUCCESS'"
-    ) == 0
+    assert (
+        scalar(
+            db_config,
+            "SELECT COUNT(*) FROM bountyboard WHERE queue = 'restart' AND status <> 'SUCCESS'",
+        )
+        == 0
+    )
     assert "claim failed (database unavailable)" in first.log() + second.log()

@@ -41,13 +41,19 @@ def test_seed_readme_example_runs_as_written(
     setup = run_cli(["setup_database_tables"], env=env, cwd=tmp_path)
     assert setup.returncode == 0, setup.output
 
-    peon = PeonProcess(db_config, env, "test1", tmp_path, workcraft_path="example.workcraft",
-                       cwd=tmp_path)
+    peon = PeonProcess(
+        db_config, env, "test1", tmp_path, workcraft_path="example.workcraft", cwd=tmp_path
+    )
     try:
         peon.start().wait_ready()
         sent = subprocess.run(
-            [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True,
-            text=True, timeout=60, check=False,
+            [sys.executable, "example.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert sent.returncode == 0, sent.stderr
 

@@ -114,6 +114,14 @@ def test_server_answers_over_tcp_with_its_password(running: devdb.DevDBInfo) -> 
         assert _scalar(conn, "SELECT DATABASE()") == "workcraft"
         assert _scalar(conn, "SELECT @@character_set_server") == "utf8mb4"
         assert _scalar(conn, "SELECT VERSION()") == running.server_version
+        with conn.cursor() as cur:
+            # No anonymous or root@<hostname> account left by mariadb-install-db.
+            cur.execute("SELECT User, Host FROM mysql.user WHERE User IN ('', 'root')")
+            assert sorted(cur.fetchall()) == [
+                ("root", "127.0.0.1"),
+                ("root", "::1"),
+                ("root", "localhost"),
+            ]
     with pytest.raises(pymysql.err.OperationalError) as denied:
         _tcp(running, password="wrong-password")
     assert denied.value.args[0] == 1045
@@ -296,6 +304,7 @@ def test_long_data_dir_gets_a_short_socket(
     with _tcp(info) as conn:
         assert _scalar(conn, "SELECT 1") == 1
     assert devdb.stop(deep) is True
+    assert not info.socket.parent.exists()
     assert devdb.start(deep).socket == info.socket
 
 

@@ -30,7 +30,9 @@ def _name(kind: str) -> str:
     return f"wct-{kind}-{secrets.token_hex(4)}"
 
 
-def _task(cfg: DBConfig, status: str, *, sql_columns: dict[str, str] | None = None, **columns: Any) -> str:
+def _task(
+    cfg: DBConfig, status: str, *, sql_columns: dict[str, str] | None = None, **columns: Any
+) -> str:
     """Insert one bountyboard row; ``sql_columns`` are SQL expressions (e.g. times)."""
     task_id = str(uuid.uuid4())
     values = {"id": task_id, "status": status, "task_name": "wct.task", **columns}
@@ -107,9 +109,7 @@ def test_dead_working_peon_goes_offline_and_its_task_is_requeued(db_config: DBCo
     assert row["requeue_count"] == 1
     assert row["attempt"] == 1  # only a claim bumps the attempt
     assert row["retry_count"] == 0  # a dead peon is not the task's failure
-    assert (
-        scalar(db_config, "SELECT status FROM peon WHERE id = :p", {"p": peon_id}) == "OFFLINE"
-    )
+    assert scalar(db_config, "SELECT status FROM peon WHERE id = :p", {"p": peon_id}) == "OFFLINE"
     logged = query(
         db_config,
         "SELECT source, message, rows_affected FROM logs WHERE created_at >= :t "
@@ -137,11 +137,15 @@ def test_running_task_whose_peon_does_not_exist_is_requeued(db_config: DBConfig)
 def test_task_of_a_live_peon_is_left_alone(db_config: DBConfig) -> None:
     live = _peon(db_config, "WORKING", "NOW(6)")
     held = _task(db_config, "RUNNING", worker_id=live)
-    execute(db_config, "UPDATE peon SET current_task = :t WHERE id = :p", params={"t": held, "p": live})
+    execute(
+        db_config, "UPDATE peon SET current_task = :t WHERE id = :p", params={"t": held, "p": live}
+    )
     ghost = _task(db_config, "RUNNING", worker_id=_name("ghost"))
 
     def ghost_requeued_while_live_peon_beats() -> bool:
-        execute(db_config, "UPDATE peon SET last_heartbeat = NOW(6) WHERE id = :p", params={"p": live})
+        execute(
+            db_config, "UPDATE peon SET last_heartbeat = NOW(6) WHERE id = :p", params={"p": live}
+        )
         return _status(db_config, ghost) == "PENDING"
 
     # the ghost's task going back proves self-correct ran after both rows existed
@@ -151,7 +155,9 @@ def test_task_of_a_live_peon_is_left_alone(db_config: DBConfig) -> None:
     assert row["worker_id"] == live
     assert row["requeue_count"] == 0
     assert scalar(db_config, "SELECT status FROM peon WHERE id = :p", {"p": live}) == "WORKING"
-    execute(db_config, "UPDATE bountyboard SET status = 'SUCCESS' WHERE id = :t", params={"t": held})
+    execute(
+        db_config, "UPDATE bountyboard SET status = 'SUCCESS' WHERE id = :t", params={"t": held}
+    )
 
 
 def test_task_that_keeps_killing_peons_is_stopped_as_failure(
@@ -216,24 +222,31 @@ def test_failed_task_with_retries_left_is_reopened(db_config: DBConfig) -> None:
     assert _status(db_config, no_retry) == "FAILURE"
 
 
+def _maintenance(cfg: DBConfig) -> dict[str, dict[str, Any]]:
+    rows = query(cfg, "SELECT name, last_run_at, last_event_at, last_run_by, runs FROM maintenance")
+    return {str(r.name): dict(r._mapping) for r in rows}
+
+
 def test_maintenance_table_shows_every_event_ticking(db_config: DBConfig) -> None:
-    with db.connect(db_config) as conn:
-        before = {m.name: m for m in store.maintenance(conn)}
+    before = _maintenance(db_config)
     assert set(before) == set(JOBS)
 
-    def all_advanced() -> bool:
-        with db.connect(db_config) as conn:
-            now = {m.name: m for m in store.maintenance(conn)}
-        return all(
-            now[j].last_run_at is not None
-            and (before[j].last_run_at is None or now[j].last_run_at > before[j].last_run_at)
-            and now[j].runs > before[j].runs
-            for j in JOBS
+    def advanced(job: str, now: dict[str, dict[str, Any]]) -> bool:
+        old, new = before[job], now[job]
+        return (
+            new["last_event_at"] is not None
+            and (old["last_event_at"] is None or new["last_event_at"] > old["last_event_at"])
+            and new["runs"] > old["runs"]
         )
 
-    wait_for(all_advanced, EVENT_TIMEOUT, message="not every maintenance job ticked")
-    rows = query(db_config, "SELECT name, last_run_by FROM maintenance")
-    assert all(r.last_run_by for r in rows)
+    now = wait_for(
+        lambda: (m := _maintenance(db_config)) and all(advanced(j, m) for j in JOBS) and m,
+        EVENT_TIMEOUT,
+        message=lambda: f"not every maintenance job ticked: {before} -> {_maintenance(db_config)}",
+    )
+    for job in JOBS:
+        assert now[job]["last_run_by"] == "event"
+        assert now[job]["last_run_at"] >= now[job]["last_event_at"]
 
 
 # ------------------------------------------------------- the procedures, by hand
@@ -265,9 +278,12 @@ def quiet(quiet_db: DBConfig) -> DBConfig:
     return quiet_db
 
 
+CALLER = "wct-test-caller"
+
+
 def _call(cfg: DBConfig, procedure: str) -> None:
     with db.connect(cfg) as conn:
-        store.call_procedure(conn, procedure)
+        store.call_procedure(conn, procedure, caller=CALLER)
 
 
 def _snapshot(cfg: DBConfig) -> dict[str, list[tuple[Any, ...]]]:
@@ -285,12 +301,17 @@ def _runs(cfg: DBConfig, job: str) -> int:
 def _call_twice(cfg: DBConfig, procedure: str, job: str) -> None:
     """Call, then call again and assert the second call changed nothing but the stamp."""
     runs = _runs(cfg, job)
+    event_stamp = _maintenance(cfg)[job]["last_event_at"]
     _call(cfg, procedure)
     assert _runs(cfg, job) == runs + 1
     first = _snapshot(cfg)
     _call(cfg, procedure)
     assert _snapshot(cfg) == first, f"{procedure} is not idempotent"
     assert _runs(cfg, job) == runs + 2
+    stamp = _maintenance(cfg)[job]
+    assert stamp["last_run_by"] == CALLER
+    # only the database's own scheduler moves last_event_at
+    assert stamp["last_event_at"] == event_stamp
 
 
 def test_check_dead_peons_procedure(quiet: DBConfig) -> None:

@@ -42,7 +42,9 @@ def _rows(cfg: DBConfig, table: str, order: str) -> list[tuple[Any, ...]]:
 def _table_definitions(cfg: DBConfig) -> dict[str, str]:
     with db.connect(cfg) as conn:
         return {
-            table: _AUTO_INCREMENT.sub("", str(conn.execute(text(f"SHOW CREATE TABLE {table}")).one()[1]))
+            table: _AUTO_INCREMENT.sub(
+                "", str(conn.execute(text(f"SHOW CREATE TABLE {table}")).one()[1])
+            )
             for table in WORKCRAFT_TABLES
         }
 
@@ -191,9 +193,12 @@ def test_upgrade_from_the_previous_version_keeps_rows_and_matches_a_fresh_setup(
     with db.connect(empty_database) as conn:
         assert store.schema_version(conn) == latest_version()
     # the old rows of workcraft_schema stay as they were recorded
-    assert [tuple(r) for r in query(empty_database, "SELECT version, package_version FROM workcraft_schema ORDER BY version")][
-        : len(previous)
-    ] == [(m.version, "0.9.0") for m in previous]
+    assert [
+        tuple(r)
+        for r in query(
+            empty_database, "SELECT version, package_version FROM workcraft_schema ORDER BY version"
+        )
+    ][: len(previous)] == [(m.version, "0.9.0") for m in previous]
     # and the result is the same schema a fresh setup builds
     assert _table_definitions(empty_database) == _table_definitions(db_config)
     assert _routine_definitions(empty_database) == _routine_definitions(db_config)
@@ -251,8 +256,7 @@ def test_setup_creates_a_missing_database(
         assert store.database_exists(conn, missing_database.database)
     charset = scalar(
         db_server,
-        "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA "
-        "WHERE SCHEMA_NAME = :n",
+        "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :n",
         {"n": missing_database.database},
     )
     assert charset == "utf8mb4"

@@ -163,7 +163,7 @@ def test_database_names_that_could_carry_sql_are_rejected(name: str) -> None:
 
 
 def test_missing_ssl_path_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="WK_DB_SSL_PATH.*does not exist.*CA certificate"):
+    with pytest.raises(ConfigError, match=r"WK_DB_SSL_PATH.*does not exist.*CA certificate"):
         DBConfig.from_env({**FULL_ENV, "WK_DB_SSL_PATH": str(tmp_path / "nope.pem")})
 
 
@@ -270,7 +270,7 @@ def test_setting_below_its_minimum_is_rejected(key: str, value: float, minimum: 
 
 
 def test_settings_file_must_hold_an_object() -> None:
-    with pytest.raises(ConfigError, match="x.json: expected a JSON object"):
+    with pytest.raises(ConfigError, match=r"x\.json: expected a JSON object"):
         Settings.from_mapping([1, 2], source="x.json")  # type: ignore[arg-type]
 
 
@@ -311,7 +311,7 @@ def test_a_named_but_missing_settings_file_is_an_error(
     assert CONFIG_FILE_ENV in str(info.value)
 
     monkeypatch.delenv(CONFIG_FILE_ENV)
-    with pytest.raises(ConfigError, match="does not exist.*the path argument"):
+    with pytest.raises(ConfigError, match=r"does not exist.*the path argument"):
         load_settings(missing)
 
 

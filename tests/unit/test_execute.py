@@ -213,11 +213,6 @@ def test_async_task_that_raises_is_a_failure(app: Workcraft) -> None:
     assert "RuntimeError: async went wrong" in (outcome.error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: execute() catches only Exception; SystemExit from a task escapes, so a "
-    "ThreadExecutor worker thread dies and the task stays RUNNING forever",
-)
 def test_task_calling_sys_exit_is_a_failure_not_an_escape(app: Workcraft) -> None:
     @app.task("exits")
     def exits() -> None:

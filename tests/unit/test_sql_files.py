@@ -59,9 +59,7 @@ def test_a_statement_left_open_before_delimiter_is_an_error() -> None:
 
 
 def test_render_fills_numbers() -> None:
-    rendered = sql_files.render(
-        "a {{ x }} b {{y}} c {{ x }}", {"x": 5, "y": 0.25}
-    )
+    rendered = sql_files.render("a {{ x }} b {{y}} c {{ x }}", {"x": 5, "y": 0.25})
     assert rendered == "a 5 b 0.25 c 5"
 
 

@@ -24,8 +24,15 @@ def _record(value: object, started: float | None = None) -> None:
                 "INSERT INTO side_effects (task_id, attempt, worker, pid, value, started, ended) "
                 "VALUES (:t, :a, :w, :p, :v, :s, :e)"
             ),
-            {"t": ctx.id, "a": ctx.attempt, "w": ctx.worker_id, "p": os.getpid(),
-             "v": str(value), "s": started, "e": time.time()},
+            {
+                "t": ctx.id,
+                "a": ctx.attempt,
+                "w": ctx.worker_id,
+                "p": os.getpid(),
+                "v": str(value),
+                "s": started,
+                "e": time.time(),
+            },
         )
 
 
@@ -79,3 +86,10 @@ def die_first_time() -> str:
 @app.task("setup_pid")
 def setup_pid() -> bool:
     return SETUP_MARKER["pid"] == os.getpid()
+
+
+@app.task("chaos_step")
+def chaos_step(n: int) -> int:
+    _record(n)
+    time.sleep(0.002)
+    return 2 * n
