@@ -6,6 +6,7 @@ committed rows and to hold as few gap locks as possible.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import ssl
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from loguru import logger
-from sqlalchemy import URL, Connection, Engine, create_engine
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from workcraft.config import DBConfig, get_db_config
@@ -133,6 +134,37 @@ def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True) -> URL:
 
 _engines: dict[tuple[int, DBConfig, bool, int], Engine] = {}
 _engines_lock = threading.Lock()
+# Seconds a session of ours may sit inside an open transaction doing nothing before
+# the server ends it. Our transactions last milliseconds; one that idles is a frozen
+# process (SIGSTOP, a paused VM) whose row locks would otherwise block the database's
+# maintenance, and so the very detection of that frozen peon, for as long as its TCP
+# connection lives.
+_idle_transaction_timeout = 60
+_UNKNOWN_VARIABLE = 1193
+
+
+def set_idle_transaction_timeout(seconds: float) -> None:
+    """For connections opened from now on (a peon sets its dead-peon timeout)."""
+    global _idle_transaction_timeout
+    _idle_transaction_timeout = max(1, math.ceil(seconds))
+
+
+def _limit_idle_transactions(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        try:
+            # MariaDB: ends only sessions idle *inside* a transaction.
+            cursor.execute(
+                "SET SESSION idle_transaction_timeout = %s", (_idle_transaction_timeout,)
+            )
+        except Exception as exc:
+            if error_code(exc) != _UNKNOWN_VARIABLE:
+                raise
+            # MySQL has no such setting; an idle session is ended whatever its state,
+            # which the pool's pre-ping turns into a quiet reconnect.
+            cursor.execute("SET SESSION wait_timeout = %s", (max(30, _idle_transaction_timeout),))
+    finally:
+        cursor.close()
 
 
 def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5) -> Engine:
@@ -157,6 +189,7 @@ def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5)
                 max_overflow=pool_size,
                 hide_parameters=True,
             )
+            event.listen(engine, "connect", _limit_idle_transactions)
             _engines[key] = engine
         return engine
 

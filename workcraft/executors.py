@@ -238,9 +238,11 @@ class ThreadExecutor:
         self._complete(job, outcome)
 
     def _complete(self, job: ClaimedTask, outcome: Outcome) -> None:
+        # Hand the outcome over before forgetting the job: the peon's reconciliation
+        # must always find a claimed task in one of the two places.
+        self.on_done(outcome)
         with self._lock:
             self._running.pop(job.id, None)
-        self.on_done(outcome)
 
 
 # -------------------------------------------------------------- process pool
@@ -317,16 +319,12 @@ class ProcessExecutor:
             return
         except BaseException as exc:  # e.g. a result that cannot be pickled back
             outcome, _ = _finish(job, time.perf_counter(), error=Exception(repr(exc)))
+        self.on_done(outcome)
         with self._lock:
             self._running.pop(job.id, None)
-        self.on_done(outcome)
 
     def _died(self, job: ClaimedTask, pool: ProcessPoolExecutor) -> None:
         logger.error("the child process running {} {} died; releasing it", job.task_name, job.id)
-        with self._lock:
-            self._running.pop(job.id, None)
-            if self._pool is pool and not self._stopped:
-                self._pool = self._new_pool()
         self.on_done(
             Outcome(
                 job.id,
@@ -336,6 +334,10 @@ class ProcessExecutor:
                 task_name=job.task_name,
             )
         )
+        with self._lock:
+            self._running.pop(job.id, None)
+            if self._pool is pool and not self._stopped:
+                self._pool = self._new_pool()
 
     def in_flight(self) -> list[ClaimedTask]:
         with self._lock:

@@ -36,7 +36,13 @@ from sqlalchemy.exc import DBAPIError
 from workcraft import store
 from workcraft.config import DBConfig, Settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
-from workcraft.db import DatabaseError, connect, is_transient, retry_transient
+from workcraft.db import (
+    DatabaseError,
+    connect,
+    is_transient,
+    retry_transient,
+    set_idle_transaction_timeout,
+)
 from workcraft.executors import Executor, ProcessExecutor, ThreadExecutor
 from workcraft.maintenance import StandIn
 from workcraft.models import ClaimedTask, Outcome, PeonStatus, TaskStatus
@@ -47,6 +53,8 @@ __all__ = ["Peon", "PeonOptions", "default_concurrency"]
 
 _RECORD_BATCH = 200
 _MAX_BACKOFF_SECONDS = 5.0
+# A safety net besides the reconciliation after every failed claim.
+_RECONCILE_EVERY_SECONDS = 60.0
 
 
 def default_concurrency(pool: str) -> int:
@@ -88,6 +96,7 @@ class Peon:
         if not app.tasks:
             raise ValueError("this Workcraft instance has no tasks registered (@workcraft.task)")
         self.app, self.cfg, self.settings, self.options = app, db_config, settings, options
+        set_idle_transaction_timeout(settings.dead_peon_timeout)
         self.id = options.worker_id
         self.capacity = options.concurrency or default_concurrency(options.pool)
         self.task_names = sorted(app.tasks)
@@ -95,8 +104,9 @@ class Peon:
         self.forced = threading.Event()
         self._wake = threading.Event()  # a slot freed, or we are stopping
         self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
-        self._pending_records = 0
+        self._unrecorded: set[tuple[str, int]] = set()
         self._records_lock = threading.Lock()
+        self._reconcile_at = 0.0  # monotonic time of the next reconciliation
         self._signals = 0
         self._status = PeonStatus.PREPARING
         self.executor: Executor = self._make_executor()
@@ -221,9 +231,14 @@ class Peon:
                 self._wake.wait(self.settings.polling_interval)
                 continue
             try:
+                if time.monotonic() >= self._reconcile_at:
+                    self._reconcile()
                 claimed = self._claim(free)
                 backoff = self.settings.polling_interval
             except (DBAPIError, DatabaseError) as exc:
+                # A claim whose COMMIT reply was lost may have committed: reconcile
+                # before claiming again.
+                self._reconcile_at = 0.0
                 transient = isinstance(exc, DatabaseError) or is_transient(exc)
                 logger.warning(
                     "claim failed ({}): {}; retrying in {:.1f} s",
@@ -242,6 +257,24 @@ class Peon:
                 # together do not poll in lockstep.
                 self.stopping.wait(self.settings.polling_interval * random.uniform(0.8, 1.2))
 
+    def _reconcile(self) -> None:
+        """Release tasks the database says we run but we do not (a claim that committed
+        although its reply was lost). Runs in the claim thread, so no claim races it;
+        an outcome is always in flight or unrecorded until written (see executors)."""
+        with connect(self.cfg) as conn:
+            held = store.running_tasks_of(conn, self.id)
+            known = {(j.id, j.attempt) for j in self.executor.in_flight()}
+            with self._records_lock:
+                known |= self._unrecorded
+            orphans = [task for task in held if task not in known]
+            released = sum(
+                store.release_task(conn, self.id, task_id, attempt, died=False)
+                for task_id, attempt in orphans
+            )
+        if released:
+            logger.warning("released {} task(s) claimed but never started here", released)
+        self._reconcile_at = time.monotonic() + _RECONCILE_EVERY_SECONDS
+
     def _claim(self, limit: int) -> list[ClaimedTask]:
         with connect(self.cfg) as conn:
             return store.claim_tasks(
@@ -252,7 +285,7 @@ class Peon:
 
     def _on_done(self, outcome: Outcome) -> None:
         with self._records_lock:
-            self._pending_records += 1
+            self._unrecorded.add((outcome.task_id, outcome.attempt))
         if outcome.status == TaskStatus.PENDING:
             logger.warning(
                 "task {} {} released: {}", outcome.task_name, outcome.task_id, outcome.error
@@ -295,11 +328,17 @@ class Peon:
         releases = [o for o in batch if o.status == TaskStatus.PENDING]
         finals = [o for o in batch if o.status != TaskStatus.PENDING]
 
+        tries = 0
+
         def write() -> list[Outcome]:
+            nonlocal tries
+            tries += 1
             with connect(self.cfg) as conn:
                 fenced = store.record_outcomes(conn, self.id, finals)
                 for o in releases:
                     store.release_task(conn, self.id, o.task_id, o.attempt, died=True)
+                if tries > 1:
+                    fenced = [o for o in fenced if not store.already_recorded(conn, self.id, o)]
                 return fenced
 
         try:
@@ -324,7 +363,7 @@ class Peon:
                 outcome.task_id,
             )
         with self._records_lock:
-            self._pending_records -= len(batch)
+            self._unrecorded.difference_update((o.task_id, o.attempt) for o in batch)
 
     # -------------------------------------------------------------- heartbeat
 

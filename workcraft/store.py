@@ -313,6 +313,20 @@ def record_outcomes(conn: Connection, worker_id: str, outcomes: list[Outcome]) -
     return fenced
 
 
+def already_recorded(conn: Connection, worker_id: str, outcome: Outcome) -> bool:
+    """Whether this very outcome is on the row: a write whose COMMIT reply was lost
+    may have committed, and its retry is then fenced out by itself."""
+    row = conn.execute(
+        text("SELECT status, worker_id, attempt FROM bountyboard WHERE id = :id"),
+        {"id": outcome.task_id},
+    ).first()
+    return row is not None and (str(row.status), row.worker_id, int(row.attempt)) == (
+        str(outcome.status),
+        worker_id,
+        outcome.attempt,
+    )
+
+
 def release_task(conn: Connection, worker_id: str, task_id: str, attempt: int, died: bool) -> bool:
     """Put a RUNNING task of ours back to PENDING (shutdown, or its process died)."""
     result = conn.execute(
@@ -324,6 +338,15 @@ def release_task(conn: Connection, worker_id: str, task_id: str, attempt: int, d
         {"id": task_id, "worker": worker_id, "attempt": attempt, "died": int(died)},
     )
     return result.rowcount == 1
+
+
+def running_tasks_of(conn: Connection, worker_id: str) -> list[tuple[str, int]]:
+    """(id, attempt) of every task the database has RUNNING under this peon."""
+    rows = conn.execute(
+        text("SELECT id, attempt FROM bountyboard WHERE status = 'RUNNING' AND worker_id = :w"),
+        {"w": worker_id},
+    )
+    return [(str(r.id), int(r.attempt)) for r in rows]
 
 
 def release_all_tasks_of(conn: Connection, worker_id: str) -> int:

@@ -316,7 +316,16 @@ def test_database_restart_while_two_peons_are_busy(
         lambda: done_count() == len(ids),
         120,
         interval=0.25,
-        message=lambda: f"only {done_count()} of {len(ids)} finished after the restart",
+        message=lambda: (
+            f"only {done_count()} of {len(ids)} finished after the restart: "
+            + str(
+                query(
+                    db_config,
+                    "SELECT id, status, worker_id, attempt, LEFT(error, 300) "
+                    "FROM bountyboard WHERE queue = 'restart' AND status <> 'SUCCESS'",
+                )
+            )
+        ),
     )
     assert first.alive() and second.alive(), first.log()[-3000:] + second.log()[-3000:]
     assert (

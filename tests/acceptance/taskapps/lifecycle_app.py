@@ -91,5 +91,5 @@ def setup_pid() -> bool:
 @app.task("chaos_step")
 def chaos_step(n: int) -> int:
     _record(n)
-    time.sleep(0.002)
+    time.sleep(0.005)
     return 2 * n
