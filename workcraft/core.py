@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from loguru import logger
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from workcraft import store
@@ -20,12 +21,19 @@ from workcraft.config import DBConfig, get_db_config
 from workcraft.db import connect, error_code, retry_transient
 from workcraft.errors import ResultTimeout, TaskFailed
 from workcraft.models import Task, TaskStatus
-from workcraft.payload import check_name, decode_payload, decode_result, encode_payload
+from workcraft.payload import (
+    DEFAULT_MAX_BYTES,
+    check_name,
+    decode_payload,
+    decode_result,
+    encode_payload,
+)
 
 __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
 DEFAULT_QUEUE = "DEFAULT"
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 _DUPLICATE_KEY = 1062
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
@@ -68,8 +76,12 @@ class Workcraft:
     peon (``python -m workcraft peon --workcraft_path=module.instance``).
     """
 
-    def __init__(self, db_config: DBConfig | None = None) -> None:
+    def __init__(
+        self, db_config: DBConfig | None = None, *, max_payload_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.db_config = db_config
+        # The largest arguments (on send) and result (on the peon) accepted, as JSON.
+        self.max_payload_bytes = max_payload_bytes
         self.tasks: dict[str, Callable[..., Any]] = {}
         self.setup_handler_fn: Callable[[], Any] | None = None
         self.prerun_handler_fn: Callable[..., Any] | None = None
@@ -148,7 +160,10 @@ class Workcraft:
         check_name("task", task_name)
         check_name("queue", queue)
         payload = encode_payload(
-            task_name, [] if task_args is None else task_args, task_kwargs or {}
+            task_name,
+            [] if task_args is None else task_args,
+            task_kwargs or {},
+            self.max_payload_bytes,
         )
         args, kwargs = list(task_args or []), dict(task_kwargs or {})
         self._check_signature(task_name, args, kwargs)
@@ -210,15 +225,22 @@ class Workcraft:
 
     # ----------------------------------------------------------------- reading
 
+    def _read(self, db_config: DBConfig | None, what: str, read: Callable[[Connection], R]) -> R:
+        cfg = self._db(db_config)
+
+        def attempt() -> R:
+            with connect(cfg) as conn:
+                return read(conn)
+
+        return retry_transient(attempt, what=what)
+
     def get_task_sync(self, task_id: str, db_config: DBConfig | None = None) -> Task | None:
         """The whole row, decoded; None when no task has this id."""
-        with connect(self._db(db_config)) as conn:
-            row = store.get_task_row(conn, task_id)
+        row = self._read(db_config, "read task", lambda c: store.get_task_row(c, task_id))
         return _task_from_row(row) if row is not None else None
 
     def status(self, task_id: str, db_config: DBConfig | None = None) -> TaskStatus | None:
-        with connect(self._db(db_config)) as conn:
-            value = store.task_status(conn, task_id)
+        value = self._read(db_config, "read status", lambda c: store.task_status(c, task_id))
         return TaskStatus(value) if value is not None else None
 
     def get_result(
@@ -251,8 +273,9 @@ class Workcraft:
     ) -> list[Task]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
-        with connect(self._db(db_config)) as conn:
-            rows = store.list_task_rows(conn, statuses, queue, limit)
+        rows = self._read(
+            db_config, "list tasks", lambda c: store.list_task_rows(c, statuses, queue, limit)
+        )
         return [_task_from_row(r) for r in rows]
 
     def pending(

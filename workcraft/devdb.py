@@ -4,6 +4,9 @@ Meant for newcomers, the demo and the test-suite: ``start()`` gives a ready data
 few seconds without Docker and without touching the system's own database service;
 ``stop()`` ends it by PID. Everything lives in one data dir (``.workcraft/db`` by default),
 so deleting that dir resets it all. POSIX only (detached sessions, ``flock``).
+
+``start(..., tls=TLSFiles(ca, cert, key))`` serves TLS with a certificate of your own
+(``--ssl-ca/--ssl-cert/--ssl-key``), for trying and testing ``WK_DB_USE_SSL``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import time
@@ -76,6 +80,8 @@ _IDENT_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 # token_urlsafe's alphabet; checked before the password is written into SQL text.
 _PASSWORD_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _BIND_FAILURE_MARKERS = ("Address already in use", "Bind on TCP/IP port", "bind(): Errno 98")
+# OpenSSL's verify codes for a certificate that does not name the host connected to.
+_NAME_MISMATCH_CODES = frozenset({62, 64})
 
 # Servers launched by this process: kept so they can be reaped when they exit, or their
 # zombies would look alive to kill(pid, 0) until this process ends.
@@ -98,6 +104,20 @@ class DevDBError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for a server that speaks TLS.
+
+    ``ca`` is the CA certificate clients trust (what ``WK_DB_SSL_PATH`` names), ``cert``
+    and ``key`` the server's certificate (signed by ``ca``) and its unencrypted key.
+    Clients connect to 127.0.0.1, so the certificate should name it (an IP SAN).
+    """
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
 class DevDBInfo:
     """How to reach a running development database."""
 
@@ -110,12 +130,17 @@ class DevDBInfo:
     password: str = field(repr=False)
     database: str
     server_version: str
+    # The files the server serves TLS with; None when it speaks plain TCP only.
+    tls: TLSFiles | None = None
 
     def url(self) -> str:
         """SQLAlchemy URL for the workcraft database (contains the password)."""
         user = quote(self.user, safe="")
         password = quote(self.password, safe="")
-        return f"mysql+pymysql://{user}:{password}@{self.host}:{self.port}/{self.database}"
+        url = f"mysql+pymysql://{user}:{password}@{self.host}:{self.port}/{self.database}"
+        if self.tls is not None:
+            url += f"?ssl_ca={quote(str(self.tls.ca), safe='')}"
+        return url
 
     def env_lines(self) -> str:
         """The ``.env`` lines workcraft reads, one per line (contains the password)."""
@@ -125,8 +150,8 @@ class DevDBInfo:
             f'WK_DB_USER="{self.user}"',
             f'WK_DB_PASS="{self.password}"',
             f'WK_DB_NAME="{self.database}"',
-            "WK_DB_USE_SSL=",
-            "WK_DB_SSL_PATH=",
+            "WK_DB_USE_SSL=true" if self.tls else "WK_DB_USE_SSL=",
+            f'WK_DB_SSL_PATH="{self.tls.ca}"' if self.tls else "WK_DB_SSL_PATH=",
         ]
         return "\n".join(lines) + "\n"
 
@@ -167,16 +192,24 @@ def find_server_binary() -> Path:
 
 
 def start(
-    data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, timeout: float = 60.0
+    data_dir: Path = DEFAULT_DATA_DIR,
+    port: int | None = None,
+    timeout: float = 60.0,
+    tls: TLSFiles | None = None,
 ) -> DevDBInfo:
     """Start (or find already running) the private server for ``data_dir``.
 
     A new data dir is initialised and gets a generated root password and a ``workcraft``
     database. Restarts reuse the data, the password and, when it is free, the port.
+    With ``tls`` the server also offers TLS with those files (checked before it starts,
+    and over a real TLS connection once it runs); ``DevDBInfo.tls`` says which files a
+    server uses. TLS is chosen at each start: it is not remembered in the data dir.
     """
     began = time.monotonic()
     deadline = began + timeout
     data_dir = _resolve(data_dir)
+    if tls is not None:
+        tls = _checked_tls(tls)
     _reap_all()
     with _locked(data_dir, deadline):
         info = _running_info(data_dir, deadline)
@@ -185,6 +218,12 @@ def start(
                 raise DevDBError(
                     f"The server for {data_dir} already runs on port {info.port}, not {port}; "
                     "stop() it first to change its port."
+                )
+            if tls is not None and tls != info.tls:
+                now = "without TLS" if info.tls is None else f"with TLS from {info.tls.cert}"
+                raise DevDBError(
+                    f"The server for {data_dir} already runs {now}; stop() it first to "
+                    f"start it with {tls.cert}."
                 )
             logger.info(
                 "Dev database already running: pid {} on {}:{} (data dir {})",
@@ -196,14 +235,15 @@ def start(
             return info
         server = find_server_binary()
         state = _prepare_data_dir(data_dir, server, deadline)
-        info = _launch(data_dir, server, state, port, deadline)
+        info = _launch(data_dir, server, state, port, tls, deadline)
     logger.info(
-        "Dev database {} started in {:.1f}s: pid {} on {}:{} (data dir {})",
+        "Dev database {} started in {:.1f}s: pid {} on {}:{}{} (data dir {})",
         info.server_version,
         time.monotonic() - began,
         info.pid,
         info.host,
         info.port,
+        " with TLS" if info.tls else "",
         data_dir,
     )
     return info
@@ -489,6 +529,39 @@ def _initialise(data_dir: Path, server: Path, deadline: float) -> None:
 # ----------------------------------------------------------------------------- launch
 
 
+def _checked_tls(tls: TLSFiles) -> TLSFiles:
+    """Absolute paths (the server runs in the data dir) to files that load as PEM and
+    fit together: MariaDB would otherwise start anyway, with TLS quietly off."""
+    files = TLSFiles(
+        ca=Path(tls.ca).expanduser().resolve(),
+        cert=Path(tls.cert).expanduser().resolve(),
+        key=Path(tls.key).expanduser().resolve(),
+    )
+    for name, path in (("ca", files.ca), ("cert", files.cert), ("key", files.key)):
+        if not path.is_file():
+            raise DevDBError(f"TLSFiles.{name}: {path} is not a file; pass a PEM file.")
+
+    def no_passphrase() -> bytes:
+        raise DevDBError(
+            f"TLSFiles.key: {files.key} is encrypted; the server needs an unencrypted key."
+        )
+
+    try:
+        ssl.create_default_context(cafile=str(files.ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise DevDBError(f"TLSFiles.ca: {files.ca} is not a PEM CA certificate ({exc}).") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            str(files.cert), str(files.key), password=no_passphrase
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise DevDBError(
+            f"TLSFiles.cert/key: {files.cert} and {files.key} are not a PEM certificate and "
+            f"its private key ({exc})."
+        ) from None
+    return files
+
+
 def _socket_path(data_dir: Path) -> Path:
     candidate = data_dir / _SOCKET_NAME
     if len(os.fsencode(candidate)) <= _MAX_SOCKET_PATH:
@@ -547,7 +620,12 @@ def _choose_port(remembered: int | None, requested: int | None) -> int:
 
 
 def _server_command(
-    server: Path, data_dir: Path, sock: Path, port: int, init_file: Path | None
+    server: Path,
+    data_dir: Path,
+    sock: Path,
+    port: int,
+    init_file: Path | None,
+    tls: TLSFiles | None = None,
 ) -> list[str]:
     cmd = [
         str(server),
@@ -574,6 +652,8 @@ def _server_command(
         cmd += ["--mysqlx=OFF", "--skip-log-bin", "--performance-schema=OFF"]
     if init_file is not None:
         cmd.append(f"--init-file={init_file}")
+    if tls is not None:
+        cmd += [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"]
     return cmd
 
 
@@ -614,14 +694,19 @@ def _spawn(cmd: list[str], data_dir: Path) -> subprocess.Popen[bytes]:
 
 
 def _launch(
-    data_dir: Path, server: Path, state: _State, port: int | None, deadline: float
+    data_dir: Path,
+    server: Path,
+    state: _State,
+    port: int | None,
+    tls: TLSFiles | None,
+    deadline: float,
 ) -> DevDBInfo:
     sock = _socket_path(data_dir)
     _prepare_socket_dir(sock, data_dir)
     for attempt in range(1, _PORT_ATTEMPTS + 1):
         chosen = _choose_port(state.port, port)
         try:
-            return _launch_once(data_dir, server, state, chosen, sock, deadline)
+            return _launch_once(data_dir, server, state, chosen, sock, tls, deadline)
         except _ServerExited:
             # Another program can grab a free port between our probe and the server's bind.
             if port is not None or attempt == _PORT_ATTEMPTS:
@@ -635,7 +720,13 @@ def _launch(
 
 
 def _launch_once(
-    data_dir: Path, server: Path, state: _State, port: int, sock: Path, deadline: float
+    data_dir: Path,
+    server: Path,
+    state: _State,
+    port: int,
+    sock: Path,
+    tls: TLSFiles | None,
+    deadline: float,
 ) -> DevDBInfo:
     init_file = None
     if not state.users_ready:
@@ -643,7 +734,7 @@ def _launch_once(
         _write_private(init_file, _init_sql(state))
     log_path = data_dir / _ERROR_LOG
     log_offset = log_path.stat().st_size if log_path.exists() else 0
-    cmd = _server_command(server, data_dir, sock, port, init_file)
+    cmd = _server_command(server, data_dir, sock, port, init_file, tls)
     logger.debug("Launching {}", " ".join(cmd))
     proc = _spawn(cmd, data_dir)
     try:
@@ -664,6 +755,8 @@ def _launch_once(
             _ensure_event_scheduler(conn)
             version = _query_version(conn)
         _check_tcp(port, state, deadline)
+        if tls is not None:
+            _check_tls(data_dir, port, state, tls, deadline)
     except BaseException:
         _discard(proc)
         raise
@@ -684,6 +777,7 @@ def _launch_once(
         password=state.password,
         database=state.database,
         server_version=version,
+        tls=tls,
     )
 
 
@@ -814,6 +908,61 @@ def _check_tcp(port: int, state: _State, deadline: float) -> None:
     conn.close()
 
 
+def _tls_connect(port: int, state: _State, context: ssl.SSLContext, timeout: float) -> str:
+    """Log in over TLS; return the session's cipher."""
+    conn = pymysql.connect(
+        host=_HOST,
+        port=port,
+        user=state.user,
+        password=state.password,
+        database=state.database,
+        ssl=context,
+        connect_timeout=timeout,
+    )
+    with conn, conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    return str(row[1]) if row and row[1] else ""
+
+
+def _check_tls(data_dir: Path, port: int, state: _State, tls: TLSFiles, deadline: float) -> None:
+    """Connect as a workcraft client with ``WK_DB_SSL_PATH=tls.ca`` would, so that a server
+    that quietly started without TLS (MariaDB only logs a bad certificate) fails now."""
+    context = ssl.create_default_context(cafile=str(tls.ca))
+    timeout = max(1.0, min(deadline - time.monotonic(), 10.0))
+    try:
+        try:
+            cipher = _tls_connect(port, state, context, timeout)
+        except pymysql.err.OperationalError as exc:
+            cause = getattr(exc, "original_exception", None)
+            if not (
+                isinstance(cause, ssl.SSLCertVerificationError)
+                and cause.verify_code in _NAME_MISMATCH_CODES
+            ):
+                raise
+            logger.warning(
+                "{} does not name {}, so clients that check host names (workcraft does) "
+                "will refuse this server: add {} to the certificate's subjectAltName",
+                tls.cert,
+                _HOST,
+                _HOST,
+            )
+            context.check_hostname = False
+            cipher = _tls_connect(port, state, context, timeout)
+    except pymysql.err.MySQLError as exc:
+        raise DevDBError(
+            f"The server was started with --ssl-cert={tls.cert} but a TLS connection that "
+            f"trusts {tls.ca} fails ({exc}); check that the CA signed the certificate. "
+            f"Last lines of its log:\n{_log_tail(data_dir)}"
+        ) from None
+    if not cipher:
+        raise DevDBError(
+            f"The server was started with --ssl-cert={tls.cert} but its sessions are not "
+            f"encrypted. Last lines of its log:\n{_log_tail(data_dir)}"
+        )
+    logger.debug("TLS check passed ({})", cipher)
+
+
 def _warn_if_old(version: str) -> None:
     match = re.match(r"(\d+)\.(\d+)", version)
     if not match:
@@ -847,6 +996,9 @@ def _attach(data_dir: Path, pid: int, state: _State, deadline: float) -> DevDBIn
     sock = Path(_option(args, "--socket") or _socket_path(data_dir))
     port_text = _option(args, "--port")
     port = int(port_text) if port_text else state.port
+    tls_paths = [_option(args, f"--ssl-{name}") for name in ("ca", "cert", "key")]
+    ca, cert, key = tls_paths
+    tls = TLSFiles(Path(ca), Path(cert), Path(key)) if ca and cert and key else None
     if port is None:
         raise DevDBError(f"Cannot tell which port server pid {pid} listens on; stop() it.")
     conn = _wait_until_answering(
@@ -865,6 +1017,7 @@ def _attach(data_dir: Path, pid: int, state: _State, deadline: float) -> DevDBIn
         password=state.password,
         database=state.database,
         server_version=version,
+        tls=tls,
     )
 
 

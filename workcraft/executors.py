@@ -26,7 +26,7 @@ from loguru import logger
 from workcraft.context import TaskContext, running
 from workcraft.core import Workcraft
 from workcraft.models import ClaimedTask, Outcome, TaskStatus
-from workcraft.payload import InvalidPayload, decode_payload, encode_result
+from workcraft.payload import DEFAULT_MAX_BYTES, InvalidPayload, decode_payload, encode_result
 
 __all__ = ["Executor", "ProcessExecutor", "ThreadExecutor", "execute"]
 
@@ -83,8 +83,15 @@ def _call_handler(name: str, handler: Callable[..., Any] | None, *args: Any) -> 
         logger.opt(exception=True).error("{} handler failed (the task is not affected)", name)
 
 
+_MAX_ERROR_CHARS = 64 * 1024
+
+
 def _finish(
-    job: ClaimedTask, started: float, value: Any = None, error: BaseException | None = None
+    job: ClaimedTask,
+    started: float,
+    value: Any = None,
+    error: BaseException | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[Outcome, Any]:
     duration = time.perf_counter() - started
     if error is None:
@@ -94,15 +101,19 @@ def _finish(
                     job.id,
                     job.attempt,
                     TaskStatus.SUCCESS,
-                    encode_result(value),
+                    encode_result(value, max_bytes),
                     task_name=job.task_name,
                     duration=duration,
                 ),
                 value,
             )
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             error = exc
     text = "".join(traceback.format_exception(error))
+    if len(text) > _MAX_ERROR_CHARS:
+        # Keep where it started and how it ended (deep recursion makes megabytes).
+        half = _MAX_ERROR_CHARS // 2
+        text = f"{text[:half]}\n... {len(text) - 2 * half:,} characters cut ...\n{text[-half:]}"
     return (
         Outcome(
             job.id,
@@ -140,7 +151,7 @@ def execute(app: Workcraft, job: ClaimedTask, worker_id: str) -> Outcome:
             value = prepared.func(*prepared.args, **prepared.kwargs)
             if inspect.isawaitable(value):
                 value = asyncio.run(_await(value))
-            outcome, result = _finish(job, started, value)
+            outcome, result = _finish(job, started, value, max_bytes=app.max_payload_bytes)
         # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
         # its worker thread and leave the row RUNNING forever.
         except (Exception, SystemExit) as exc:
@@ -164,9 +175,8 @@ async def execute_async(app: Workcraft, job: ClaimedTask, worker_id: str) -> Out
     started = time.perf_counter()
     with running(_context(job, worker_id)):
         try:
-            outcome, result = _finish(
-                job, started, await prepared.func(*prepared.args, **prepared.kwargs)
-            )
+            value = await prepared.func(*prepared.args, **prepared.kwargs)
+            outcome, result = _finish(job, started, value, max_bytes=app.max_payload_bytes)
         # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
         # its worker thread and leave the row RUNNING forever.
         except (Exception, SystemExit) as exc:

@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "InvalidPayload",
+    "TooLarge",
     "check_name",
     "decode_payload",
     "decode_result",
@@ -22,11 +24,29 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 255
+# Arguments and results are rows in a table that every claim and every GUI reads:
+# a megabyte is generous; bigger data belongs in storage, passed by reference.
+DEFAULT_MAX_BYTES = 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidPayload(ValueError):
     """A payload read from the database cannot be turned into args and kwargs."""
+
+
+class TooLarge(ValueError):
+    """Serialized arguments or a result exceed the instance's ``max_payload_bytes``."""
+
+
+def _check_size(what: str, text: str, max_bytes: int) -> str:
+    size = len(text.encode())
+    if size > max_bytes:
+        raise TooLarge(
+            f"{what} is {size:,} bytes as JSON; the limit is {max_bytes:,} "
+            "(Workcraft(max_payload_bytes=...)). Store large data elsewhere (a file, a "
+            "blob store, a table of your own) and pass a reference to it"
+        )
+    return text
 
 
 def check_name(kind: str, name: object) -> str:
@@ -53,7 +73,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def encode_payload(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+def encode_payload(
+    task_name: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> str:
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise TypeError(
             f"task_args for {task_name!r} must be a list or tuple, got {type(args).__name__}"
@@ -72,7 +97,8 @@ def encode_payload(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any
                 f"JSON-serializable ({exc}); send plain data: str, int, float, bool, None, "
                 "lists and dicts"
             ) from None
-    return _dumps({"task_args": list(args), "task_kwargs": dict(kwargs)})
+    text = _dumps({"task_args": list(args), "task_kwargs": dict(kwargs)})
+    return _check_size(f"the payload of task {task_name!r}", text, max_bytes)
 
 
 def decode_payload(text: str | None) -> tuple[list[Any], dict[str, Any]]:
@@ -95,9 +121,9 @@ def decode_payload(text: str | None) -> tuple[list[Any], dict[str, Any]]:
     return args, kwargs
 
 
-def encode_result(value: Any) -> str:
+def encode_result(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     try:
-        return _dumps(value)
+        return _check_size("the task's result", _dumps(value), max_bytes)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"the task returned a {type(value).__name__}, which is not JSON-serializable "

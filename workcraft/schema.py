@@ -18,9 +18,16 @@ from sqlalchemy.exc import DBAPIError
 
 from workcraft import sql_files, store
 from workcraft.config import DBConfig, Settings
-from workcraft.db import DatabaseError, connect, error_code, explain
+from workcraft.db import connect, error_code, explain
 
-__all__ = ["SchemaError", "SetupReport", "package_version", "setup_database"]
+__all__ = [
+    "SchemaError",
+    "SetupReport",
+    "latest_version",
+    "package_version",
+    "routine_values",
+    "setup_database",
+]
 
 _SETUP_LOCK_TIMEOUT_SECONDS = 60
 _NO_PRIVILEGE = {1044, 1045, 1142, 1227, 1370}
@@ -187,13 +194,3 @@ def _turn_on_event_scheduler(conn: Connection, warnings: list[str]) -> str:
             f"{_SCHEDULER_STATEMENT} (and set event_scheduler=ON in my.cnf to keep it)"
         )
         return state
-
-
-def drop_everything(cfg: DBConfig) -> None:
-    """Remove workcraft's objects (used by --drop_tables and by tests)."""
-    with connect(cfg) as conn:
-        for statement in sql_files.statements((sql_files.sql_dir() / "drop.sql").read_text()):
-            store.run_script_statement(conn, statement)
-
-
-__all__ += ["DatabaseError", "drop_everything", "latest_version", "routine_values"]

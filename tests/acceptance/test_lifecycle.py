@@ -336,3 +336,19 @@ def test_database_restart_while_two_peons_are_busy(
         == 0
     )
     assert "claim failed (database unavailable)" in first.log() + second.log()
+
+
+def test_peon_serves_several_queues_given_in_the_seed_list_form(
+    app: Workcraft, db_config: DBConfig, peons: PeonFactory
+) -> None:
+    peons("multi", '--queues=["first", "second"]')
+    ids = [app.send_task_sync("add", [1, n], queue=q) for n, q in enumerate(["second", "first"])]
+    assert [app.get_result(i, timeout=30) for i in ids] == [1, 2]
+    served = {
+        r.queue for r in query(db_config, "SELECT queue FROM bountyboard WHERE worker_id = 'multi'")
+    }
+    assert served == {"first", "second"}
+    assert json.loads(scalar(db_config, "SELECT queues FROM peon WHERE id = 'multi'")) == [
+        "first",
+        "second",
+    ]
