@@ -8,19 +8,20 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from loguru import logger
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from workcraft import store
 from workcraft.config import DBConfig, get_db_config
 from workcraft.db import connect, error_code, retry_transient
 from workcraft.errors import ResultTimeout, TaskFailed
-from workcraft.models import Task, TaskStatus
+from workcraft.models import NewTask, Task, TaskOptions, TaskStatus
 from workcraft.payload import (
     DEFAULT_MAX_BYTES,
     check_name,
@@ -35,6 +36,8 @@ DEFAULT_QUEUE = "DEFAULT"
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
 _DUPLICATE_KEY = 1062
+_DEFAULT_RETRY_LIMIT = 3
+_UNIQUE_RACE_ATTEMPTS = 5
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -83,6 +86,7 @@ class Workcraft:
         # The largest arguments (on send) and result (on the peon) accepted, as JSON.
         self.max_payload_bytes = max_payload_bytes
         self.tasks: dict[str, Callable[..., Any]] = {}
+        self.task_options: dict[str, TaskOptions] = {}
         self.setup_handler_fn: Callable[[], Any] | None = None
         self.prerun_handler_fn: Callable[..., Any] | None = None
         self.postrun_handler_fn: Callable[..., Any] | None = None
@@ -96,14 +100,49 @@ class Workcraft:
 
     # ------------------------------------------------------------ registration
 
-    def task(self, name: str | None = None) -> Callable[[F], F]:
-        """Register a function (sync or ``async def``) as the task ``name``."""
+    def task(
+        self,
+        name: str | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        retry_on_failure: bool | None = None,
+        retry_limit: int | None = None,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+        backoff: float | Callable[[int], float] | None = None,
+        timeout: float | None = None,
+        expires: float | timedelta | None = None,
+        delete_on_success: bool | None = None,
+    ) -> Callable[[F], F]:
+        """Register a function (sync or ``async def``) as the task ``name``.
+
+        The keyword options are this task's defaults for every send (a send's own
+        arguments win) and its retry policy: ``retry_on`` limits retries to those
+        exceptions; ``backoff`` is a fixed number of seconds or a function of the
+        retry count; ``timeout`` (seconds) fails an attempt that runs longer.
+        """
+        if isinstance(retry_on, type):
+            retry_on = (retry_on,)
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        options = TaskOptions(
+            queue=check_name("queue", queue) if queue is not None else None,
+            priority=priority,
+            retry_on_failure=retry_on_failure,
+            retry_limit=retry_limit,
+            retry_on=retry_on,
+            backoff=backoff,
+            timeout=timeout,
+            expires=_seconds(expires, "expires"),
+            delete_on_success=delete_on_success,
+        )
 
         def decorator(func: F) -> F:
             task_name = check_name("task", name or func.__name__)
             if task_name in self.tasks and self.tasks[task_name] is not func:
                 raise ValueError(f"task name {task_name!r} is already registered")
             self.tasks[task_name] = func
+            self.task_options[task_name] = options
             return func
 
         return decorator
@@ -142,22 +181,155 @@ class Workcraft:
         task_name: str,
         task_args: Sequence[Any] | None = None,
         task_kwargs: Mapping[str, Any] | None = None,
-        queue: str = DEFAULT_QUEUE,
-        retry_on_failure: bool = False,
-        retry_limit: int = 3,
+        queue: str | None = None,
+        retry_on_failure: bool | None = None,
+        retry_limit: int | None = None,
         db_config: DBConfig | None = None,
         *,
-        priority: int = 0,
+        priority: int | None = None,
         delay: float | timedelta | None = None,
         run_at: datetime | None = None,
+        expires: float | timedelta | datetime | None = None,
+        timeout: float | None = None,
+        unique_key: str | None = None,
+        delete_on_success: bool | None = None,
+        connection: Connection | Session | None = None,
     ) -> str:
-        """Queue ``task_name(*task_args, **task_kwargs)`` and return the new task's id.
+        """Queue ``task_name(*task_args, **task_kwargs)`` and return the task's id.
 
-        Arguments are checked before the database is touched: they must be
-        JSON-serializable and, when this instance has the task registered, fit its
-        signature.
+        Unset options come from the task's ``@app.task(...)`` declaration when this
+        instance registered it, else: queue "DEFAULT", no retries (retry_limit 3 once
+        retry_on_failure is on), priority 0. Arguments are checked before the database
+        is touched: JSON-serializable, and fitting the task's signature when known.
+
+        ``unique_key``: while a task of this name with this key is PENDING or RUNNING,
+        sending another returns that task's id instead. ``connection``: your own
+        SQLAlchemy Connection or Session; the row is written in your transaction and
+        exists only if you commit it.
         """
+        row = self._new_task(
+            task_name,
+            task_args,
+            task_kwargs,
+            queue,
+            retry_on_failure,
+            retry_limit,
+            priority,
+            delay,
+            run_at,
+            expires,
+            timeout,
+            unique_key,
+            delete_on_success,
+        )
+        if connection is not None:
+            conn = connection.connection() if isinstance(connection, Session) else connection
+            return _insert_one(conn, row)
+        cfg = self._db(db_config)
+        attempts = 0
+
+        def insert() -> str:
+            nonlocal attempts
+            attempts += 1
+            try:
+                with connect(cfg) as conn:
+                    return _insert_one(conn, row)
+            except IntegrityError as exc:
+                # The id is ours: a duplicate on a retry means the first try committed
+                # before the connection broke, so the task is already queued once.
+                if attempts > 1 and _duplicate_id(exc):
+                    return row.id
+                raise
+
+        task_id = retry_transient(insert, what=f"send {task_name}")
+        logger.debug("sent {} {} to queue {}", task_name, task_id, row.queue)
+        return task_id
+
+    def send_tasks_sync(
+        self,
+        tasks: Iterable[Mapping[str, Any]],
+        db_config: DBConfig | None = None,
+        *,
+        connection: Connection | Session | None = None,
+    ) -> list[str]:
+        """Queue many tasks in few round trips; returns their ids in order.
+
+        Each item is a dict of ``send_task_sync``'s arguments (``task_name`` required,
+        e.g. ``{"task_name": "add", "task_args": [1, 2], "priority": 5}``). All are
+        checked first; then they are inserted in batches, in one transaction.
+        """
+        allowed = {
+            "task_name",
+            "task_args",
+            "task_kwargs",
+            "queue",
+            "retry_on_failure",
+            "retry_limit",
+            "priority",
+            "delay",
+            "run_at",
+            "expires",
+            "timeout",
+            "delete_on_success",
+        }
+        rows = []
+        for i, spec in enumerate(tasks):
+            unknown = set(spec) - allowed
+            if unknown:
+                raise TypeError(
+                    f"send_tasks_sync item {i}: unknown key(s) {sorted(unknown)}; allowed: "
+                    f"{sorted(allowed)} (unique_key needs send_task_sync)"
+                )
+            if "task_name" not in spec:
+                raise TypeError(f"send_tasks_sync item {i} has no task_name")
+            rows.append(
+                self._new_task(
+                    spec["task_name"],
+                    spec.get("task_args"),
+                    spec.get("task_kwargs"),
+                    spec.get("queue"),
+                    spec.get("retry_on_failure"),
+                    spec.get("retry_limit"),
+                    spec.get("priority"),
+                    spec.get("delay"),
+                    spec.get("run_at"),
+                    spec.get("expires"),
+                    spec.get("timeout"),
+                    None,
+                    spec.get("delete_on_success"),
+                )
+            )
+        if connection is not None:
+            conn = connection.connection() if isinstance(connection, Session) else connection
+            store.insert_tasks(conn, rows)
+            return [r.id for r in rows]
+
+        def insert() -> None:
+            with connect(self._db(db_config)) as conn:
+                store.insert_tasks(conn, rows, ignore_existing=True)
+
+        retry_transient(insert, what="send tasks")
+        return [r.id for r in rows]
+
+    def _new_task(
+        self,
+        task_name: str,
+        task_args: Sequence[Any] | None,
+        task_kwargs: Mapping[str, Any] | None,
+        queue: str | None,
+        retry_on_failure: bool | None,
+        retry_limit: int | None,
+        priority: int | None,
+        delay: float | timedelta | None,
+        run_at: datetime | None,
+        expires: float | timedelta | datetime | None,
+        timeout: float | None,
+        unique_key: str | None,
+        delete_on_success: bool | None,
+    ) -> NewTask:
         check_name("task", task_name)
+        options = self.task_options.get(task_name, TaskOptions())
+        queue = _first(queue, options.queue, DEFAULT_QUEUE)
         check_name("queue", queue)
         payload = encode_payload(
             task_name,
@@ -165,47 +337,37 @@ class Workcraft:
             task_kwargs or {},
             self.max_payload_bytes,
         )
-        args, kwargs = list(task_args or []), dict(task_kwargs or {})
-        self._check_signature(task_name, args, kwargs)
+        self._check_signature(task_name, list(task_args or []), dict(task_kwargs or {}))
+        retry_limit = _first(retry_limit, options.retry_limit, _DEFAULT_RETRY_LIMIT)
         if isinstance(retry_limit, bool) or not isinstance(retry_limit, int) or retry_limit < 0:
             raise ValueError(f"retry_limit must be a whole number >= 0, got {retry_limit!r}")
+        priority = _first(priority, options.priority, 0)
         if (
             isinstance(priority, bool)
             or not isinstance(priority, int)
             or not _INT32_MIN <= priority <= _INT32_MAX
         ):
             raise ValueError(f"priority must be a 32-bit whole number, got {priority!r}")
+        timeout = _first(timeout, options.timeout, None)
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if unique_key is not None:
+            check_name("unique_key", unique_key)
         delay_us = _delay_microseconds(delay, run_at)
-        task_id = new_task_id()
-        cfg = self._db(db_config)
-        attempts = 0
-
-        def insert() -> None:
-            nonlocal attempts
-            attempts += 1
-            try:
-                with connect(cfg) as conn:
-                    store.insert_task(
-                        conn,
-                        task_id=task_id,
-                        task_name=task_name,
-                        queue=queue,
-                        payload=payload,
-                        priority=priority,
-                        retry_on_failure=bool(retry_on_failure),
-                        retry_limit=retry_limit,
-                        delay_us=delay_us,
-                    )
-            except IntegrityError as exc:
-                # The id is ours: a duplicate on a retry means the first try committed
-                # before the connection broke, so the task is already queued once.
-                if attempts > 1 and error_code(exc) == _DUPLICATE_KEY:
-                    return
-                raise
-
-        retry_transient(insert, what=f"send {task_name}")
-        logger.debug("sent {} {} to queue {}", task_name, task_id, queue)
-        return task_id
+        return NewTask(
+            id=new_task_id(),
+            task_name=task_name,
+            queue=queue,
+            payload=payload,
+            priority=priority,
+            retry_on_failure=bool(_first(retry_on_failure, options.retry_on_failure, False)),
+            retry_limit=retry_limit,
+            delay_us=delay_us,
+            expires_us=_expires_microseconds(_first(expires, options.expires, None)),
+            timeout_seconds=float(timeout) if timeout is not None else None,
+            unique_key=unique_key,
+            delete_on_success=bool(_first(delete_on_success, options.delete_on_success, False)),
+        )
 
     def _check_signature(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         func = self.tasks.get(task_name)
@@ -297,6 +459,58 @@ class Workcraft:
         self, queue: str | None = None, limit: int = 100, db_config: DBConfig | None = None
     ) -> list[Task]:
         return self._list(["FAILURE", "INVALID"], queue, limit, db_config)
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not None (explicit argument, task default, fallback)."""
+    return next((v for v in values if v is not None), None)
+
+
+def _seconds(value: float | timedelta | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _expires_microseconds(expires: float | timedelta | datetime | None) -> int | None:
+    """How long from now the task may still start: seconds, a timedelta or a deadline."""
+    if expires is None:
+        return None
+    if isinstance(expires, datetime):
+        if expires.tzinfo is None:
+            raise ValueError("expires as a datetime must be timezone-aware")
+        return round((expires - datetime.now(UTC)).total_seconds() * 1e6)
+    seconds = _seconds(expires, "expires")
+    assert seconds is not None
+    return round(seconds * 1e6)
+
+
+def _insert_one(conn: Connection, row: NewTask) -> str:
+    """Insert; with a unique key already live, return that task's id instead."""
+    if row.unique_key is None:
+        store.insert_tasks(conn, [row])
+        return row.id
+    for _ in range(_UNIQUE_RACE_ATTEMPTS):
+        existing = store.live_task_with_key(conn, row.task_name, row.unique_key)
+        if existing is not None:
+            return existing
+        try:
+            with conn.begin_nested():
+                store.insert_tasks(conn, [row])
+            return row.id
+        except IntegrityError as exc:
+            if _duplicate_id(exc) or error_code(exc) != _DUPLICATE_KEY:
+                raise
+            # Another sender inserted the same live key between our look and our
+            # insert: the unique index refused ours. Look again.
+    raise RuntimeError(f"unique_key {row.unique_key!r} kept changing hands; try again")
+
+
+def _duplicate_id(exc: IntegrityError) -> bool:
+    return error_code(exc) == _DUPLICATE_KEY and "PRIMARY" in str(exc.orig)
 
 
 def _delay_microseconds(delay: float | timedelta | None, run_at: datetime | None) -> int:

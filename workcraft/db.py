@@ -75,14 +75,94 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
-    """Turn a driver error into one sentence a user can act on (no password in it)."""
+    """Turn a driver error into one sentence a user can act on (no password in it).
+
+    TLS failures get code 2026 (CR_SSL_CONNECTION_ERROR), which is not transient: a
+    certificate that is not trusted now will not be trusted on the next attempt either.
+    """
     code = error_code(exc)
     where = cfg.describe()
-    if code == _ACCESS_DENIED:
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    # PyMySQL reports a failed TLS handshake as OperationalError 2003 ("Can't connect")
+    # and keeps the ssl error as its original_exception (and __context__).
+    causes = (orig, getattr(orig, "original_exception", None), orig.__cause__, orig.__context__)
+    tls_error = next((e for e in causes if isinstance(e, ssl.SSLError)), None)
+    ca = cfg.ssl_path or ""
+    if cfg.ssl_path and Path(cfg.ssl_path).is_dir():
+        ca = str(Path(cfg.ssl_path) / "ca.pem")
+    trusted_by = f"the CA in WK_DB_SSL_PATH ({ca})" if ca else "this machine's default CAs"
+
+    def certificate_names() -> str:
+        """The names in the server's certificate, from a TLS handshake that stops before
+        any login (best effort: the error message must not depend on it)."""
+        import socket
+        import struct
+
+        context = _ssl_context(cfg)
+        context.check_hostname = False
+        try:
+            with socket.create_connection((cfg.host, cfg.port), timeout=5) as raw:
+                with raw.makefile("rb") as greeting:  # the server speaks first
+                    greeting.read(int.from_bytes(greeting.read(4)[:3], "little"))
+                # SSLRequest: LONG_PASSWORD | PROTOCOL_41 | SSL | SECURE_CONNECTION, seq 1.
+                request = struct.pack("<IIB23x", 0x8A01, 1 << 24, 45)
+                raw.sendall(len(request).to_bytes(3, "little") + b"\x01" + request)
+                with context.wrap_socket(raw, server_hostname=cfg.host) as tls:
+                    cert = tls.getpeercert() or {}
+        except (OSError, ValueError):
+            return "names that could not be read"
+        san: Any = cert.get("subjectAltName", ())
+        names = [str(value) for _, value in san]
+        return ", ".join(names) or "no subjectAltName"
+
+    if isinstance(tls_error, ssl.SSLCertVerificationError):
+        reason = str(tls_error.verify_message or tls_error.reason or tls_error)
+        if tls_error.verify_code in (62, 64):  # host name / IP address mismatch
+            msg = (
+                f"the database server's TLS certificate is not valid for WK_DB_HOST "
+                f"{cfg.host!r} (it names {certificate_names()}): set WK_DB_HOST to a name "
+                f"the certificate lists, or reissue the server certificate with {cfg.host} "
+                "in its subjectAltName"
+            )
+        elif tls_error.verify_code in (9, 10):  # not yet valid / expired
+            msg = (
+                f"the database server's TLS certificate at {cfg.host}:{cfg.port} is not "
+                f"valid now ({reason}): renew the server certificate, or check this "
+                "machine's clock"
+            )
+        else:
+            msg = (
+                f"the database server's TLS certificate at {cfg.host}:{cfg.port} is not "
+                f"trusted by {trusted_by}: point WK_DB_SSL_PATH at the CA that signed the "
+                f"server certificate (OpenSSL: {reason})"
+            )
+        return DatabaseError(msg, 2026)
+    if isinstance(tls_error, ssl.SSLError) and not isinstance(
+        tls_error, ssl.SSLEOFError | ssl.SSLZeroReturnError
+    ):
+        # EOF/closed during the handshake is a server going away (transient); the rest is
+        # a TLS set-up that will fail the same way next time.
+        reason = str(tls_error.reason or tls_error)
+        msg = (
+            f"the TLS handshake with the database server at {cfg.host}:{cfg.port} failed "
+            f"({reason}): check that the server offers TLS 1.2 or later and, if it asks for "
+            "a client certificate, that WK_DB_SSL_PATH is a folder holding ca.pem, "
+            "client-cert.pem and client-key.pem"
+        )
+        return DatabaseError(msg, 2026)
+    if code == 2026:  # PyMySQL: "SSL is required but the server doesn't support it"
+        msg = (
+            f"the database server at {cfg.host}:{cfg.port} does not offer TLS, but "
+            "WK_DB_USE_SSL is on: enable TLS on the server (its ssl_cert, ssl_key and "
+            "ssl_ca settings), or set WK_DB_USE_SSL=false to connect unencrypted"
+        )
+    elif code == _ACCESS_DENIED:
         msg = (
             f"access denied for {cfg.user!r} at {cfg.host}:{cfg.port}: check WK_DB_USER and "
             "WK_DB_PASS (or db_user/db_password) and that the account may connect from this host"
         )
+        if not cfg.use_ssl:
+            msg += " (an account created with REQUIRE SSL also needs WK_DB_USE_SSL=true)"
     elif code == _UNKNOWN_DATABASE:
         msg = (
             f"database {cfg.database!r} does not exist on {cfg.host}:{cfg.port}: run "
@@ -97,7 +177,6 @@ def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
         )
         code = code or _CANT_CONNECT
     else:
-        orig = exc.orig if isinstance(exc, DBAPIError) else exc
         msg = f"database error at {where}: {orig}"
     return DatabaseError(msg, code)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ResultTimeout", "TaskFailed", "WorkcraftError"]
+from datetime import timedelta
+
+__all__ = ["Discard", "ResultTimeout", "Retry", "TaskFailed", "WorkcraftError"]
 
 
 class WorkcraftError(Exception):
@@ -28,3 +30,28 @@ class TaskFailed(WorkcraftError):
 
 class ResultTimeout(WorkcraftError, TimeoutError):
     """``get_result`` waited longer than its timeout; the task may still finish."""
+
+
+class Retry(WorkcraftError):
+    """Raise in a task to run it again later, on purpose: ``raise Retry(after=30)``.
+
+    It counts as a retry (``retry_count`` goes up, ``retry_limit`` bounds it) whether
+    or not the task was sent with ``retry_on_failure``; ``after`` (seconds or a
+    timedelta) replaces the backoff for this one retry.
+    """
+
+    def __init__(self, after: float | timedelta | None = None, reason: str = "") -> None:
+        seconds = after.total_seconds() if isinstance(after, timedelta) else after
+        if seconds is not None and seconds < 0:
+            raise ValueError(f"Retry(after=...) must not be negative, got {seconds}")
+        super().__init__(reason or "retry requested by the task")
+        self.after = seconds
+        self.reason = reason
+
+
+class Discard(WorkcraftError):
+    """Raise in a task to stop it for good, without retries: ``raise Discard("why")``."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason or "discarded by the task")
+        self.reason = reason

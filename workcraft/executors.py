@@ -25,7 +25,8 @@ from loguru import logger
 
 from workcraft.context import TaskContext, running
 from workcraft.core import Workcraft
-from workcraft.models import ClaimedTask, Outcome, TaskStatus
+from workcraft.errors import Discard, Retry
+from workcraft.models import ClaimedTask, Outcome, TaskOptions, TaskStatus
 from workcraft.payload import DEFAULT_MAX_BYTES, InvalidPayload, decode_payload, encode_result
 
 __all__ = ["Executor", "ProcessExecutor", "ThreadExecutor", "execute"]
@@ -91,39 +92,70 @@ def _finish(
     started: float,
     value: Any = None,
     error: BaseException | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    app: Workcraft | None = None,
 ) -> tuple[Outcome, Any]:
     duration = time.perf_counter() - started
     if error is None:
         try:
-            return (
-                Outcome(
-                    job.id,
-                    job.attempt,
-                    TaskStatus.SUCCESS,
-                    encode_result(value, max_bytes),
-                    task_name=job.task_name,
-                    duration=duration,
-                ),
-                value,
-            )
+            result = encode_result(value, app.max_payload_bytes if app else DEFAULT_MAX_BYTES)
         except (TypeError, ValueError) as exc:
-            error = exc
+            # The same value would come back on every retry: no retry.
+            return _failure(job, duration, exc, retry=False), None
+        outcome = Outcome(
+            job.id,
+            job.attempt,
+            TaskStatus.SUCCESS,
+            result,
+            task_name=job.task_name,
+            duration=duration,
+            delete_on_success=job.delete_on_success,
+        )
+        return outcome, value
+    options = app.task_options.get(job.task_name, TaskOptions()) if app else TaskOptions()
+    retry, after = _retry_decision(job, options, error)
+    return _failure(job, duration, error, retry, after), None
+
+
+def _retry_decision(
+    job: ClaimedTask, options: TaskOptions, error: BaseException
+) -> tuple[bool, float | None]:
+    """(retry?, after how many seconds; None: the default exponential backoff)."""
+    if isinstance(error, Discard) or job.retry_count >= job.retry_limit:
+        return False, None
+    if isinstance(error, Retry):
+        return True, error.after
+    if not job.retry_on_failure:
+        return False, None
+    if options.retry_on is not None and not isinstance(error, options.retry_on):
+        return False, None
+    if options.backoff is None:
+        return True, None
+    backoff = options.backoff
+    return True, float(backoff(job.retry_count) if callable(backoff) else backoff)
+
+
+def _failure(
+    job: ClaimedTask,
+    duration: float,
+    error: BaseException,
+    retry: bool,
+    retry_after: float | None = None,
+) -> Outcome:
     text = "".join(traceback.format_exception(error))
     if len(text) > _MAX_ERROR_CHARS:
         # Keep where it started and how it ended (deep recursion makes megabytes).
         half = _MAX_ERROR_CHARS // 2
         text = f"{text[:half]}\n... {len(text) - 2 * half:,} characters cut ...\n{text[-half:]}"
-    return (
-        Outcome(
-            job.id,
-            job.attempt,
-            TaskStatus.FAILURE,
-            error=text,
-            task_name=job.task_name,
-            duration=duration,
-        ),
-        None,
+    return Outcome(
+        job.id,
+        job.attempt,
+        TaskStatus.FAILURE,
+        error=text,
+        task_name=job.task_name,
+        duration=duration,
+        retry=retry,
+        retry_after=retry_after,
+        retry_count=job.retry_count,
     )
 
 
@@ -151,11 +183,11 @@ def execute(app: Workcraft, job: ClaimedTask, worker_id: str) -> Outcome:
             value = prepared.func(*prepared.args, **prepared.kwargs)
             if inspect.isawaitable(value):
                 value = asyncio.run(_await(value))
-            outcome, result = _finish(job, started, value, max_bytes=app.max_payload_bytes)
+            outcome, result = _finish(job, started, value, app=app)
         # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
         # its worker thread and leave the row RUNNING forever.
         except (Exception, SystemExit) as exc:
-            outcome, result = _finish(job, started, error=exc)
+            outcome, result = _finish(job, started, error=exc, app=app)
     _call_handler(
         "postrun", app.postrun_handler_fn, job.id, job.task_name, result, str(outcome.status)
     )
@@ -176,11 +208,11 @@ async def execute_async(app: Workcraft, job: ClaimedTask, worker_id: str) -> Out
     with running(_context(job, worker_id)):
         try:
             value = await prepared.func(*prepared.args, **prepared.kwargs)
-            outcome, result = _finish(job, started, value, max_bytes=app.max_payload_bytes)
+            outcome, result = _finish(job, started, value, app=app)
         # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
         # its worker thread and leave the row RUNNING forever.
         except (Exception, SystemExit) as exc:
-            outcome, result = _finish(job, started, error=exc)
+            outcome, result = _finish(job, started, error=exc, app=app)
     _call_handler(
         "postrun", app.postrun_handler_fn, job.id, job.task_name, result, str(outcome.status)
     )

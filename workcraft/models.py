@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ClaimedTask", "Outcome", "PeonStatus", "Task", "TaskStatus"]
+__all__ = ["ClaimedTask", "NewTask", "Outcome", "PeonStatus", "Task", "TaskOptions", "TaskStatus"]
 
 
 class TaskStatus(StrEnum):
@@ -83,11 +84,19 @@ class ClaimedTask:
     retry_count: int
     retry_limit: int
     retry_on_failure: bool
+    timeout_seconds: float | None = None
+    delete_on_success: bool = False
 
 
 @dataclass
 class Outcome:
-    """The result of one attempt, waiting to be written back (fenced by attempt)."""
+    """The result of one attempt, waiting to be written back (fenced by attempt).
+
+    ``status`` is what the attempt came to: SUCCESS, FAILURE, INVALID, CANCELLED, or
+    PENDING for "give it back, its process died". A FAILURE with ``retry`` set goes
+    back to PENDING to run again after ``retry_after`` seconds (None: the default
+    exponential backoff).
+    """
 
     task_id: str
     attempt: int
@@ -96,4 +105,43 @@ class Outcome:
     error: str | None = None
     task_name: str = ""
     duration: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    retry: bool = False
+    retry_after: float | None = None
+    retry_count: int = 0  # of the attempt, for the default backoff
+    delete_on_success: bool = False
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What a task declares in ``@app.task(...)``: defaults for each send of it (the
+    send's own arguments win) and how the peon treats its failures."""
+
+    queue: str | None = None
+    priority: int | None = None
+    retry_on_failure: bool | None = None
+    retry_limit: int | None = None
+    # only these exceptions are retried (None: any exception)
+    retry_on: tuple[type[BaseException], ...] | None = None
+    # seconds before each retry: fixed, or a function of retry_count (0 for the first)
+    backoff: float | Callable[[int], float] | None = None
+    timeout: float | None = None
+    expires: float | None = None
+    delete_on_success: bool | None = None
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A validated row about to be inserted."""
+
+    id: str
+    task_name: str
+    queue: str
+    payload: str
+    priority: int
+    retry_on_failure: bool
+    retry_limit: int
+    delay_us: int
+    expires_us: int | None
+    timeout_seconds: float | None
+    unique_key: str | None
+    delete_on_success: bool

@@ -334,7 +334,7 @@ class Peon:
             nonlocal tries
             tries += 1
             with connect(self.cfg) as conn:
-                fenced = store.record_outcomes(conn, self.id, finals)
+                fenced = store.record_outcomes(conn, self.id, finals, self._backoff)
                 for o in releases:
                     store.release_task(conn, self.id, o.task_id, o.attempt, died=True)
                 if tries > 1:
@@ -364,6 +364,11 @@ class Peon:
             )
         with self._records_lock:
             self._unrecorded.difference_update((o.task_id, o.attempt) for o in batch)
+
+    def _backoff(self, retry_count: int) -> float:
+        """The default wait before a retry, the same formula the database's event uses."""
+        seconds = self.settings.backoff_multiplier_seconds * 2.0 ** min(retry_count, 62)
+        return min(seconds, self.settings.backoff_max_seconds)
 
     # -------------------------------------------------------------- heartbeat
 

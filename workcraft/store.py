@@ -8,13 +8,14 @@ that :class:`~workcraft.config.DBConfig` validated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from workcraft.models import ClaimedTask, Outcome
+from workcraft.models import ClaimedTask, NewTask, Outcome, TaskStatus
 
 # --------------------------------------------------------------------------- admin
 
@@ -165,35 +166,59 @@ _TASK_COLUMNS = (
 )
 
 
-def insert_task(
-    conn: Connection,
-    *,
-    task_id: str,
-    task_name: str,
-    queue: str,
-    payload: str,
-    priority: int,
-    retry_on_failure: bool,
-    retry_limit: int,
-    delay_us: int,
-) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO bountyboard (id, task_name, queue, payload, priority, "
-            "retry_on_failure, retry_limit, run_at) VALUES (:id, :name, :queue, :payload, "
-            ":priority, :retry_on_failure, :retry_limit, NOW(6) + INTERVAL :delay MICROSECOND)"
-        ),
-        {
-            "id": task_id,
-            "name": task_name,
-            "queue": queue,
-            "payload": payload,
-            "priority": priority,
-            "retry_on_failure": retry_on_failure,
-            "retry_limit": retry_limit,
-            "delay": delay_us,
-        },
-    )
+_INSERT_BATCH = 1000
+_TASK_INSERT_COLUMNS = (
+    "id, task_name, queue, payload, priority, retry_on_failure, retry_limit, run_at, "
+    "expires_at, timeout_seconds, unique_key, delete_on_success"
+)
+
+
+def insert_tasks(conn: Connection, rows: list[NewTask], ignore_existing: bool = False) -> None:
+    """Multi-row INSERTs of up to 1,000 rows each: one round trip per batch.
+
+    ``ignore_existing`` skips rows whose id is already there (a retried send whose
+    first try committed before its connection broke).
+    """
+    verb = "INSERT IGNORE" if ignore_existing else "INSERT"
+    for start in range(0, len(rows), _INSERT_BATCH):
+        batch = rows[start : start + _INSERT_BATCH]
+        values = []
+        params: dict[str, Any] = {}
+        for i, row in enumerate(batch):
+            values.append(
+                f"(:id{i}, :name{i}, :queue{i}, :payload{i}, :priority{i}, :retry{i}, "
+                f":limit{i}, NOW(6) + INTERVAL :delay{i} MICROSECOND, "
+                f"IF(:expires{i} IS NULL, NULL, NOW(6) + INTERVAL :expires{i} MICROSECOND), "
+                f":timeout{i}, :unique{i}, :delete{i})"
+            )
+            params.update(
+                {
+                    f"id{i}": row.id,
+                    f"name{i}": row.task_name,
+                    f"queue{i}": row.queue,
+                    f"payload{i}": row.payload,
+                    f"priority{i}": row.priority,
+                    f"retry{i}": row.retry_on_failure,
+                    f"limit{i}": row.retry_limit,
+                    f"delay{i}": row.delay_us,
+                    f"expires{i}": row.expires_us,
+                    f"timeout{i}": row.timeout_seconds,
+                    f"unique{i}": row.unique_key,
+                    f"delete{i}": row.delete_on_success,
+                }
+            )
+        conn.execute(
+            text(f"{verb} INTO bountyboard ({_TASK_INSERT_COLUMNS}) VALUES {', '.join(values)}"),
+            params,
+        )
+
+
+def live_task_with_key(conn: Connection, task_name: str, unique_key: str) -> str | None:
+    value = conn.execute(
+        text("SELECT id FROM bountyboard WHERE task_name = :name AND unique_live = :key"),
+        {"name": task_name, "key": unique_key},
+    ).scalar()
+    return str(value) if value is not None else None
 
 
 def get_task_row(conn: Connection, task_id: str) -> dict[str, Any] | None:
@@ -232,10 +257,15 @@ def list_task_rows(
 
 
 _CLAIM_SELECT = text(
-    "SELECT id, task_name, queue, payload, attempt, retry_count, retry_limit, retry_on_failure "
+    "SELECT id, task_name, queue, payload, attempt, retry_count, retry_limit, "
+    "retry_on_failure, timeout_seconds, delete_on_success "
     "FROM bountyboard FORCE INDEX (ix_claim) "
     "WHERE status = 'PENDING' AND queue = :queue AND run_at <= NOW(6) "
     "AND task_name IN :names "
+    "AND (expires_at IS NULL OR expires_at > NOW(6)) "
+    # uncorrelated, so evaluated once; a locking read does not lock a subquery's rows
+    "AND NOT EXISTS (SELECT 1 FROM queue_state WHERE queue_state.queue = :queue "
+    "AND queue_state.paused) "
     "ORDER BY priority DESC, run_at, id LIMIT :limit FOR UPDATE SKIP LOCKED"
 ).bindparams(bindparam("names", expanding=True))
 
@@ -269,6 +299,8 @@ def claim_tasks(
                 retry_count=int(r.retry_count),
                 retry_limit=int(r.retry_limit),
                 retry_on_failure=bool(r.retry_on_failure),
+                timeout_seconds=float(r.timeout_seconds) if r.timeout_seconds else None,
+                delete_on_success=bool(r.delete_on_success),
             )
             for r in rows
         )
@@ -279,31 +311,56 @@ def claim_tasks(
 
 # A success keeps the error of the attempt before it: "succeeded on retry 2 after
 # <this>" is what someone debugging a flaky dependency wants to see.
+_FENCE = "id = :id AND status = 'RUNNING' AND worker_id = :worker AND attempt = :attempt"
 _FINISH = text(
     "UPDATE bountyboard SET status = :status, result = :result, "
-    "error = COALESCE(:error, error), "
-    "finished_at = NOW(6) "
-    "WHERE id = :id AND status = 'RUNNING' AND worker_id = :worker AND attempt = :attempt"
+    f"error = COALESCE(:error, error), finished_at = NOW(6) WHERE {_FENCE}"
+)
+_RETRY = text(
+    "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, error = :error, "
+    "retry_count = retry_count + 1, finished_at = NULL, "
+    "run_at = NOW(6) + INTERVAL :after_us MICROSECOND "
+    f"WHERE {_FENCE}"
+)
+_DELETE_DONE = text(f"DELETE FROM bountyboard WHERE {_FENCE}")
+_ATTEMPT = text(
+    "INSERT INTO task_attempts (task_id, attempt, worker_id, outcome, error) "
+    "VALUES (:id, :attempt, :worker, :outcome, :error)"
 )
 
 
-def record_outcomes(conn: Connection, worker_id: str, outcomes: list[Outcome]) -> list[Outcome]:
-    """Write finished attempts; return the ones fenced out (requeued or taken elsewhere)."""
+def record_outcomes(
+    conn: Connection,
+    worker_id: str,
+    outcomes: list[Outcome],
+    default_backoff: Callable[[int], float] = lambda retry_count: 0.0,
+) -> list[Outcome]:
+    """Write finished attempts; return the ones fenced out (requeued or taken elsewhere).
+
+    A failure to be retried goes back to PENDING with its backoff; every failed
+    attempt also lands in task_attempts; a success sent with delete_on_success
+    deletes its row instead.
+    """
     fenced = []
-    for outcome in outcomes:
-        result = conn.execute(
-            _FINISH,
-            {
-                "status": str(outcome.status),
-                "result": outcome.result_json,
-                "error": outcome.error,
-                "id": outcome.task_id,
-                "worker": worker_id,
-                "attempt": outcome.attempt,
-            },
-        )
+    for o in outcomes:
+        fence = {"id": o.task_id, "worker": worker_id, "attempt": o.attempt}
+        if o.retry:
+            after = o.retry_after if o.retry_after is not None else default_backoff(o.retry_count)
+            result = conn.execute(
+                _RETRY, {**fence, "error": o.error, "after_us": max(0, round(after * 1e6))}
+            )
+        elif o.status == TaskStatus.SUCCESS and o.delete_on_success:
+            result = conn.execute(_DELETE_DONE, fence)
+        else:
+            result = conn.execute(
+                _FINISH,
+                {**fence, "status": str(o.status), "result": o.result_json, "error": o.error},
+            )
         if result.rowcount == 0:
-            fenced.append(outcome)
+            fenced.append(o)
+        elif o.status in (TaskStatus.FAILURE, TaskStatus.INVALID):
+            outcome = "RETRY" if o.retry else str(o.status)
+            conn.execute(_ATTEMPT, {**fence, "outcome": outcome, "error": o.error})
     done = len(outcomes) - len(fenced)
     if done:
         conn.execute(
@@ -314,13 +371,24 @@ def record_outcomes(conn: Connection, worker_id: str, outcomes: list[Outcome]) -
 
 
 def already_recorded(conn: Connection, worker_id: str, outcome: Outcome) -> bool:
-    """Whether this very outcome is on the row: a write whose COMMIT reply was lost
-    may have committed, and its retry is then fenced out by itself."""
+    """Whether this very outcome was written: a write whose COMMIT reply was lost may
+    have committed, and its retry is then fenced out by itself."""
+    if outcome.retry or outcome.status in (TaskStatus.FAILURE, TaskStatus.INVALID):
+        found = conn.execute(
+            text(
+                "SELECT 1 FROM task_attempts WHERE task_id = :id AND attempt = :attempt "
+                "AND worker_id = :worker"
+            ),
+            {"id": outcome.task_id, "attempt": outcome.attempt, "worker": worker_id},
+        ).first()
+        return found is not None
     row = conn.execute(
         text("SELECT status, worker_id, attempt FROM bountyboard WHERE id = :id"),
         {"id": outcome.task_id},
     ).first()
-    return row is not None and (str(row.status), row.worker_id, int(row.attempt)) == (
+    if row is None:
+        return outcome.status == TaskStatus.SUCCESS and outcome.delete_on_success
+    return (str(row.status), row.worker_id, int(row.attempt)) == (
         str(outcome.status),
         worker_id,
         outcome.attempt,

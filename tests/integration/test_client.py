@@ -320,7 +320,7 @@ def test_bad_task_name_is_a_value_error(offline: DBConfig, name: str) -> None:
         Workcraft().send_task_sync(name, [], db_config=offline)
 
 
-@pytest.mark.parametrize("queue", [None, 5, b"bytes"])
+@pytest.mark.parametrize("queue", [5, b"bytes"])
 def test_queue_name_that_is_not_a_str_is_a_type_error(offline: DBConfig, queue: Any) -> None:
     with pytest.raises(TypeError, match="queue name must be a str"):
         Workcraft().send_task_sync("t", [], queue=queue, db_config=offline)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from tests.helpers import closed_port, execute, temporary_user, wait_for
+from tests.helpers import closed_port, execute, query, temporary_user, wait_for
 from workcraft import db, doctor, store
 from workcraft.config import DBConfig, Settings
 from workcraft.doctor import Check
+from workcraft.schema import latest_version
 
 EXPECTED_CHECKS = [
     "connection",
@@ -43,7 +44,7 @@ def test_a_set_up_database_passes_every_check(db_config: DBConfig, test_settings
     assert [c.name for c in last] == EXPECTED_CHECKS
     checks = _by_name(last)
     assert db_config.describe() in checks["connection"].detail
-    assert checks["schema"].detail == "version 2"
+    assert checks["schema"].detail == f"version {latest_version()}"
     assert checks["event scheduler"].detail == "ON"
     assert checks["event wc_check_dead_peons"].detail.startswith("every 1 s; last ran")
     assert "can run setup_database_tables" in checks["privileges (setup)"].detail
@@ -109,17 +110,19 @@ def test_an_empty_database_fails_the_schema_check_with_the_fix(
 def test_an_old_schema_version_says_to_upgrade(
     db_config: DBConfig, test_settings: Settings
 ) -> None:
-    execute(db_config, "DELETE FROM workcraft_schema WHERE version = 2")
+    latest = latest_version()
+    saved = query(db_config, "SELECT * FROM workcraft_schema WHERE version = :v", {"v": latest})
+    execute(db_config, "DELETE FROM workcraft_schema WHERE version = :v", params={"v": latest})
     try:
         schema = _by_name(doctor.run_checks(db_config, test_settings))["schema"]
         assert schema.outcome == "fail"
-        assert "version 1, this package needs 2" in schema.detail
+        assert f"version {latest - 1}, this package needs {latest}" in schema.detail
         assert "rows are kept" in schema.detail
     finally:
         execute(
             db_config,
-            "INSERT INTO workcraft_schema (version, name, package_version) "
-            "VALUES (2, 'maintenance', 'test')",
+            "INSERT INTO workcraft_schema (version, name, package_version) VALUES (:v, :n, :p)",
+            params={"v": latest, "n": saved[0].name, "p": saved[0].package_version},
         )
 
 

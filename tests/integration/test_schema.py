@@ -35,8 +35,13 @@ def _insert_task(cfg: DBConfig, **columns: Any) -> str:
     return task_id
 
 
-def _rows(cfg: DBConfig, table: str, order: str) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in query(cfg, f"SELECT * FROM {table} ORDER BY {order}")]
+def _rows(cfg: DBConfig, table: str, order: str) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in query(cfg, f"SELECT * FROM {table} ORDER BY {order}")]
+
+
+def _kept(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``after`` cut down to the columns ``before`` had: a migration may add columns."""
+    return [{k: row[k] for k in old} for row, old in zip(after, before, strict=True)]
 
 
 def _table_definitions(cfg: DBConfig) -> dict[str, str]:
@@ -120,7 +125,7 @@ def test_setup_twice_applies_nothing_and_changes_no_rows(
     assert report.warnings == []
     for table, rows in before.items():
         assert _rows(empty_database, table, "1") == rows, table
-    assert before["bountyboard"][0][0] == task_id
+    assert before["bountyboard"][0]["id"] == task_id
     assert _table_definitions(empty_database) == definitions
 
 
@@ -187,8 +192,8 @@ def test_upgrade_from_the_previous_version_keeps_rows_and_matches_a_fresh_setup(
     assert report.version_before == len(previous)
     assert report.version_after == latest_version()
     assert report.applied == ALL_MIGRATIONS[len(previous) :]
-    assert _rows(empty_database, "bountyboard", "id") == task_before
-    assert task_before[0][0] == task_id
+    assert _kept(task_before, _rows(empty_database, "bountyboard", "id")) == task_before
+    assert task_before[0]["id"] == task_id
     assert scalar(empty_database, "SELECT status FROM peon WHERE id = 'old-peon'") == "OFFLINE"
     with db.connect(empty_database) as conn:
         assert store.schema_version(conn) == latest_version()
