@@ -20,6 +20,7 @@ from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import DatabaseError
 from workcraft.errors import ResultTimeout, TaskFailed, WorkcraftError
 from workcraft.models import PeonStatus, Task, TaskStatus
+from workcraft.schedule import Schedule
 from workcraft.schema import SchemaError, setup_database
 
 # A library stays quiet in its users' logs unless they opt in with
@@ -33,6 +34,7 @@ __all__ = [
     "DatabaseError",
     "PeonStatus",
     "ResultTimeout",
+    "Schedule",
     "SchemaError",
     "Settings",
     "Task",

@@ -199,6 +199,9 @@ class Settings:
     peon_shutdown_grace_seconds: float = field(
         default=30.0, metadata={"key": "DB_PEON_SHUTDOWN_GRACE_SECONDS", "min": 0.0}
     )
+    task_timeout_seconds: float = field(
+        default=0.0, metadata={"key": "DB_PEON_TASK_TIMEOUT_SECONDS", "min": 0.0}
+    )
     backoff_multiplier_seconds: float = field(
         default=30.0, metadata={"key": "DB_SETUP_BACKOFF_MULTIPLIER_SECONDS", "min": 0.0}
     )

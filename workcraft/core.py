@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import socket
 import threading
 import time
 import uuid
@@ -90,6 +91,8 @@ class Workcraft:
         self.setup_handler_fn: Callable[[], Any] | None = None
         self.prerun_handler_fn: Callable[..., Any] | None = None
         self.postrun_handler_fn: Callable[..., Any] | None = None
+        # name -> workcraft.schedule.Schedule, declared with @app.periodic
+        self.schedules: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Workcraft(tasks={sorted(self.tasks)!r})"
@@ -173,6 +176,46 @@ class Workcraft:
             return func
 
         return decorator
+
+    def periodic(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        task: str | None = None,
+        task_args: Sequence[Any] | None = None,
+        task_kwargs: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        timezone: str = "UTC",
+        misfire: str = "run_once",
+        enabled: bool = True,
+    ) -> Callable[[F], F]:
+        """Declare the schedule ``name``: send a task on every tick, once per tick
+        however many peons run. Give ``cron`` (five fields, wall-clock in
+        ``timezone``) or ``every`` (seconds or a timedelta).
+
+        As a decorator it also registers the function as the task (named ``task``,
+        else the name it is already registered under, else ``name``). Without one,
+        ``task`` names a task registered elsewhere. ``misfire``: after downtime,
+        ``"run_once"`` sends one task for the missed ticks, ``"skip"`` none. Peons
+        write schedules to the ``schedule`` table when they start.
+        """
+        from workcraft.schedule import declare  # workcraft.schedule imports this module
+
+        return declare(
+            self,
+            name,
+            cron=cron,
+            every=every,
+            task=task,
+            task_args=task_args,
+            task_kwargs=task_kwargs,
+            queue=queue,
+            timezone=timezone,
+            misfire=misfire,
+            enabled=enabled,
+        )
 
     # ----------------------------------------------------------------- sending
 
@@ -429,6 +472,48 @@ class Workcraft:
             wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
             time.sleep(wait)
             pause = min(0.5, pause * 1.5)
+
+    # ----------------------------------------------------------------- control
+
+    def cancel(self, task_id: str, db_config: DBConfig | None = None) -> str:
+        """Cancel a task. Returns what happened, and never changes a finished task:
+
+        - ``"cancelled"``: it was waiting (or waiting for a retry); it will not run;
+        - ``"stop_requested"``: it is running; its peon stops it (a process-pool child
+          is killed, an async task cancelled, a thread task sees
+          ``current_task().cancelled``) and it ends CANCELLED;
+        - ``"finished: SUCCESS"`` (or its other final status): nothing changed;
+        - ``"unknown"``: no task has this id.
+        """
+        cfg = self._db(db_config)
+
+        def cancel() -> tuple[str, str | None]:
+            with connect(cfg) as conn:
+                return store.cancel_task(conn, task_id)
+
+        what, status = retry_transient(cancel, what="cancel task")
+        return f"{what}: {status}" if status else what
+
+    def pause_queue(self, queue: str, db_config: DBConfig | None = None) -> None:
+        """Peons stop claiming from ``queue``; its tasks wait (running ones finish)."""
+        self._set_paused(queue, True, db_config)
+
+    def resume_queue(self, queue: str, db_config: DBConfig | None = None) -> None:
+        self._set_paused(queue, False, db_config)
+
+    def paused_queues(self, db_config: DBConfig | None = None) -> list[str]:
+        return self._read(db_config, "list paused queues", store.paused_queues)
+
+    def _set_paused(self, queue: str, paused: bool, db_config: DBConfig | None) -> None:
+        check_name("queue", queue)
+        cfg = self._db(db_config)
+        by = f"{socket.gethostname()}:{os.getpid()}"
+
+        def write() -> None:
+            with connect(cfg) as conn:
+                store.set_queue_paused(conn, queue, paused, by)
+
+        retry_transient(write, what="pause queue" if paused else "resume queue")
 
     def _list(
         self, statuses: list[str], queue: str | None, limit: int, db_config: DBConfig | None

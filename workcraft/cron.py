@@ -29,6 +29,7 @@ or in UTC.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,6 +64,8 @@ _FORMAT = "minute hour day-of-month month day-of-week, e.g. '*/5 * * * *'"
 # The longest wait between two matches of a valid expression is 8 years
 # (29 February across a century that is not a leap year).
 _SEARCH_YEARS = 12
+# Samoa skipped a whole day (30 December 2011); no gap has been longer.
+_LONGEST_GAP_MINUTES = 2 * 24 * 60
 
 
 def resolve_timezone(name: str) -> tzinfo:
@@ -202,8 +205,7 @@ def _parse_field(expression: str, name: str, low: int, high: int, text: str) -> 
     return frozenset(values)
 
 
-def _value(text: str, name: str, low: int, high: int, fail: type[ValueError] | object) -> int:
-    assert callable(fail)
+def _value(text: str, name: str, low: int, high: int, fail: Callable[[str], ValueError]) -> int:
     names = _MONTHS if name == "month" else _WEEKDAYS if name == "day-of-week" else {}
     if text.upper() in names:
         return names[text.upper()]
@@ -244,6 +246,8 @@ def _exists(wall: datetime, zone: tzinfo) -> bool:
 def _instant(wall: datetime, zone: tzinfo) -> datetime:
     """The UTC instant of a wall time: its first occurrence, or, inside a DST gap, the
     first instant after the gap."""
-    while not _exists(wall, zone):
+    for _ in range(_LONGEST_GAP_MINUTES):
+        if _exists(wall, zone):
+            break
         wall += timedelta(minutes=1)  # gaps start and end on whole minutes
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)

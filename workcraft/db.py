@@ -21,7 +21,7 @@ from loguru import logger
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from workcraft.config import DBConfig, get_db_config
+from workcraft.config import ConfigError, DBConfig, get_db_config
 
 __all__ = [
     "DBConfig",
@@ -193,9 +193,16 @@ def _ssl_context(cfg: DBConfig) -> ssl.SSLContext:
                 cert, key = str(path / "client-cert.pem"), str(path / "client-key.pem")
         else:
             ca = str(path)
-    context = ssl.create_default_context(cafile=ca)
-    if cert and key:
-        context.load_cert_chain(cert, key)
+    try:
+        context = ssl.create_default_context(cafile=ca)
+        if cert and key:
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"WK_DB_SSL_PATH / db_ssl_path {cfg.ssl_path!r}: cannot load it as TLS "
+            f"certificates ({exc}); give a PEM CA file, or a folder with ca.pem (and "
+            "client-cert.pem + client-key.pem for a client certificate)"
+        ) from None
     return context
 
 

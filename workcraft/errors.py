@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-__all__ = ["Discard", "ResultTimeout", "Retry", "TaskFailed", "WorkcraftError"]
+__all__ = ["Cancelled", "Discard", "ResultTimeout", "Retry", "TaskFailed", "WorkcraftError"]
 
 
 class WorkcraftError(Exception):
@@ -55,3 +55,7 @@ class Discard(WorkcraftError):
     def __init__(self, reason: str = "") -> None:
         super().__init__(reason or "discarded by the task")
         self.reason = reason
+
+
+class Cancelled(WorkcraftError):
+    """Raised by ``current_task().raise_if_cancelled()``; the task ends CANCELLED."""

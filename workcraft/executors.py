@@ -1,37 +1,45 @@
-"""Running claimed tasks: in threads (plus one event loop for ``async def`` tasks) or
-in a pool of child processes.
+"""Where claimed tasks run: threads (plus one event loop for ``async def`` tasks), or
+child processes.
 
-Both pools share :func:`execute`, which turns one claimed task into an
-:class:`~workcraft.models.Outcome`: decode, check, prerun, run, postrun. An
-executor reports every outcome through ``on_done``; it never touches the database.
+An executor runs each task through :func:`workcraft.execute.execute`, enforces its
+timeout, stops it when it is cancelled, and reports every outcome through
+``on_done``. It never touches the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import multiprocessing
 import queue
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from loguru import logger
 
-from workcraft.context import TaskContext, running
 from workcraft.core import Workcraft
-from workcraft.errors import Discard, Retry
-from workcraft.models import ClaimedTask, Outcome, TaskOptions, TaskStatus
-from workcraft.payload import DEFAULT_MAX_BYTES, InvalidPayload, decode_payload, encode_result
+from workcraft.execute import (
+    call_handler,
+    cancelled,
+    execute,
+    execute_async,
+    released,
+    timed_out,
+)
+from workcraft.models import ClaimedTask, Outcome
 
-__all__ = ["Executor", "ProcessExecutor", "ThreadExecutor", "execute"]
+__all__ = ["Executor", "ProcessExecutor", "ThreadExecutor"]
 
 OnDone = Callable[[Outcome], None]
+_POLL_SECONDS = 0.05
 
 
 class Executor(Protocol):
@@ -43,180 +51,47 @@ class Executor(Protocol):
 
     def in_flight(self) -> list[ClaimedTask]: ...
 
+    def cancel(self, task_id: str, attempt: int) -> bool: ...
+
     def stop(self, force: bool) -> None: ...
 
 
-# ------------------------------------------------------------------ one task
+@dataclass
+class _Running:
+    job: ClaimedTask
+    cancel: threading.Event = field(default_factory=threading.Event)
+    future: Future[Outcome] | None = None  # async tasks: cancelling it cancels the coroutine
 
 
-class _Prepared:
-    def __init__(self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> None:
-        self.func, self.args, self.kwargs = func, args, kwargs
+class _Slots:
+    """The jobs in flight, shared by the claim loop, the pool and the heartbeat."""
 
+    def __init__(self, on_done: OnDone) -> None:
+        self.on_done = on_done
+        self.lock = threading.Lock()
+        self.running: dict[str, _Running] = {}
 
-def _prepare(app: Workcraft, job: ClaimedTask) -> _Prepared | Outcome:
-    func = app.tasks.get(job.task_name)
-    if func is None:  # claims filter by name, so only a changed registry gets here
-        return _invalid(job, f"no task named {job.task_name!r} is registered on this peon")
-    try:
-        args, kwargs = decode_payload(job.payload)
-    except InvalidPayload as exc:
-        return _invalid(job, f"{exc}; the row's payload was written outside workcraft?")
-    try:
-        inspect.signature(func).bind(*args, **kwargs)
-    except TypeError as exc:
-        return _invalid(
-            job, f"arguments do not fit {job.task_name}{inspect.signature(func)}: {exc}"
-        )
-    return _Prepared(func, args, kwargs)
+    def add(self, job: ClaimedTask) -> _Running:
+        entry = _Running(job)
+        with self.lock:
+            self.running[job.id] = entry
+        return entry
 
+    def complete(self, job: ClaimedTask, outcome: Outcome) -> None:
+        # Hand the outcome over before forgetting the job: the peon's reconciliation
+        # must always find a claimed task in one of the two places.
+        self.on_done(outcome)
+        with self.lock:
+            self.running.pop(job.id, None)
 
-def _invalid(job: ClaimedTask, reason: str) -> Outcome:
-    return Outcome(job.id, job.attempt, TaskStatus.INVALID, error=reason, task_name=job.task_name)
+    def jobs(self) -> list[ClaimedTask]:
+        with self.lock:
+            return [entry.job for entry in self.running.values()]
 
-
-def _call_handler(name: str, handler: Callable[..., Any] | None, *args: Any) -> None:
-    if handler is None:
-        return
-    try:
-        handler(*args)
-    except Exception:
-        logger.opt(exception=True).error("{} handler failed (the task is not affected)", name)
-
-
-_MAX_ERROR_CHARS = 64 * 1024
-
-
-def _finish(
-    job: ClaimedTask,
-    started: float,
-    value: Any = None,
-    error: BaseException | None = None,
-    app: Workcraft | None = None,
-) -> tuple[Outcome, Any]:
-    duration = time.perf_counter() - started
-    if error is None:
-        try:
-            result = encode_result(value, app.max_payload_bytes if app else DEFAULT_MAX_BYTES)
-        except (TypeError, ValueError) as exc:
-            # The same value would come back on every retry: no retry.
-            return _failure(job, duration, exc, retry=False), None
-        outcome = Outcome(
-            job.id,
-            job.attempt,
-            TaskStatus.SUCCESS,
-            result,
-            task_name=job.task_name,
-            duration=duration,
-            delete_on_success=job.delete_on_success,
-        )
-        return outcome, value
-    options = app.task_options.get(job.task_name, TaskOptions()) if app else TaskOptions()
-    retry, after = _retry_decision(job, options, error)
-    return _failure(job, duration, error, retry, after), None
-
-
-def _retry_decision(
-    job: ClaimedTask, options: TaskOptions, error: BaseException
-) -> tuple[bool, float | None]:
-    """(retry?, after how many seconds; None: the default exponential backoff)."""
-    if isinstance(error, Discard) or job.retry_count >= job.retry_limit:
-        return False, None
-    if isinstance(error, Retry):
-        return True, error.after
-    if not job.retry_on_failure:
-        return False, None
-    if options.retry_on is not None and not isinstance(error, options.retry_on):
-        return False, None
-    if options.backoff is None:
-        return True, None
-    backoff = options.backoff
-    return True, float(backoff(job.retry_count) if callable(backoff) else backoff)
-
-
-def _failure(
-    job: ClaimedTask,
-    duration: float,
-    error: BaseException,
-    retry: bool,
-    retry_after: float | None = None,
-) -> Outcome:
-    text = "".join(traceback.format_exception(error))
-    if len(text) > _MAX_ERROR_CHARS:
-        # Keep where it started and how it ended (deep recursion makes megabytes).
-        half = _MAX_ERROR_CHARS // 2
-        text = f"{text[:half]}\n... {len(text) - 2 * half:,} characters cut ...\n{text[-half:]}"
-    return Outcome(
-        job.id,
-        job.attempt,
-        TaskStatus.FAILURE,
-        error=text,
-        task_name=job.task_name,
-        duration=duration,
-        retry=retry,
-        retry_after=retry_after,
-        retry_count=job.retry_count,
-    )
-
-
-def _context(job: ClaimedTask, worker_id: str) -> TaskContext:
-    return TaskContext(
-        id=job.id,
-        name=job.task_name,
-        queue=job.queue,
-        attempt=job.attempt,
-        retry_count=job.retry_count,
-        retry_limit=job.retry_limit,
-        worker_id=worker_id,
-    )
-
-
-def execute(app: Workcraft, job: ClaimedTask, worker_id: str) -> Outcome:
-    """Run one task to an outcome in this thread (``async def`` tasks on a new loop)."""
-    prepared = _prepare(app, job)
-    if isinstance(prepared, Outcome):
-        return prepared
-    _call_handler("prerun", app.prerun_handler_fn, job.id, job.task_name)
-    started = time.perf_counter()
-    with running(_context(job, worker_id)):
-        try:
-            value = prepared.func(*prepared.args, **prepared.kwargs)
-            if inspect.isawaitable(value):
-                value = asyncio.run(_await(value))
-            outcome, result = _finish(job, started, value, app=app)
-        # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
-        # its worker thread and leave the row RUNNING forever.
-        except (Exception, SystemExit) as exc:
-            outcome, result = _finish(job, started, error=exc, app=app)
-    _call_handler(
-        "postrun", app.postrun_handler_fn, job.id, job.task_name, result, str(outcome.status)
-    )
-    return outcome
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
-
-
-async def execute_async(app: Workcraft, job: ClaimedTask, worker_id: str) -> Outcome:
-    """Like :func:`execute`, for ``async def`` tasks on a shared event loop."""
-    prepared = _prepare(app, job)
-    if isinstance(prepared, Outcome):
-        return prepared
-    _call_handler("prerun", app.prerun_handler_fn, job.id, job.task_name)
-    started = time.perf_counter()
-    with running(_context(job, worker_id)):
-        try:
-            value = await prepared.func(*prepared.args, **prepared.kwargs)
-            outcome, result = _finish(job, started, value, app=app)
-        # SystemExit too: a task calling sys.exit() must end as FAILURE, not kill
-        # its worker thread and leave the row RUNNING forever.
-        except (Exception, SystemExit) as exc:
-            outcome, result = _finish(job, started, error=exc, app=app)
-    _call_handler(
-        "postrun", app.postrun_handler_fn, job.id, job.task_name, result, str(outcome.status)
-    )
-    return outcome
+    def get(self, task_id: str, attempt: int) -> _Running | None:
+        with self.lock:
+            entry = self.running.get(task_id)
+        return entry if entry is not None and entry.job.attempt == attempt else None
 
 
 # --------------------------------------------------------------- thread pool
@@ -225,15 +100,24 @@ async def execute_async(app: Workcraft, job: ClaimedTask, worker_id: str) -> Out
 class ThreadExecutor:
     """``capacity`` worker threads for sync tasks, one event loop for async ones.
 
-    Threads are daemons: a task stuck in C code must not keep a stopping peon alive
-    (its row is requeued and a late result is fenced out).
+    A thread cannot be killed: a sync task past its timeout is reported as failed,
+    asked to stop (``current_task().cancelled``), and left to finish in a daemon
+    thread of its own while its slot takes new work; its late result is dropped.
+    Async tasks are cancelled for real.
     """
 
-    def __init__(self, app: Workcraft, worker_id: str, capacity: int, on_done: OnDone) -> None:
-        self.app, self.worker_id, self.capacity, self.on_done = app, worker_id, capacity, on_done
-        self._jobs: queue.SimpleQueue[ClaimedTask | None] = queue.SimpleQueue()
-        self._running: dict[str, ClaimedTask] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        app: Workcraft,
+        worker_id: str,
+        capacity: int,
+        on_done: OnDone,
+        default_timeout: float | None = None,
+    ) -> None:
+        self.app, self.worker_id, self.capacity = app, worker_id, capacity
+        self.default_timeout = default_timeout
+        self._slots = _Slots(on_done)
+        self._jobs: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -247,20 +131,28 @@ class ThreadExecutor:
             threading.Thread(target=self._loop.run_forever, name="task-loop", daemon=True).start()
 
     def submit(self, job: ClaimedTask) -> None:
-        with self._lock:
-            self._running[job.id] = job
+        entry = self._slots.add(job)
         func = self.app.tasks.get(job.task_name)
         if self._loop is not None and func is not None and inspect.iscoroutinefunction(func):
-            future = asyncio.run_coroutine_threadsafe(
-                execute_async(self.app, job, self.worker_id), self._loop
+            entry.future = asyncio.run_coroutine_threadsafe(
+                execute_async(self.app, job, self.worker_id, entry.cancel, self._timeout(job)),
+                self._loop,
             )
-            future.add_done_callback(functools.partial(self._done_async, job))
+            entry.future.add_done_callback(functools.partial(self._done_async, entry))
         else:
-            self._jobs.put(job)
+            self._jobs.put(entry)
 
     def in_flight(self) -> list[ClaimedTask]:
-        with self._lock:
-            return list(self._running.values())
+        return self._slots.jobs()
+
+    def cancel(self, task_id: str, attempt: int) -> bool:
+        entry = self._slots.get(task_id, attempt)
+        if entry is None:
+            return False
+        entry.cancel.set()
+        if entry.future is not None:
+            entry.future.cancel()
+        return True
 
     def stop(self, force: bool) -> None:
         for _ in self._threads:
@@ -268,23 +160,48 @@ class ThreadExecutor:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
 
+    def _timeout(self, job: ClaimedTask) -> float | None:
+        return job.timeout_seconds or self.default_timeout or None
+
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            self._complete(job, execute(self.app, job, self.worker_id))
+        while (entry := self._jobs.get()) is not None:
+            timeout = self._timeout(entry.job)
+            if timeout is None:
+                outcome = execute(self.app, entry.job, self.worker_id, entry.cancel)
+            else:
+                outcome = self._run_with_timeout(entry, timeout)
+            self._slots.complete(entry.job, outcome)
 
-    def _done_async(self, job: ClaimedTask, future: Future[Outcome]) -> None:
-        try:
-            outcome = future.result()
-        except BaseException as exc:  # cancelled at shutdown, or a bug in execute_async
-            outcome, _ = _finish(job, time.perf_counter(), error=Exception(repr(exc)))
-        self._complete(job, outcome)
+    def _run_with_timeout(self, entry: _Running, timeout: float) -> Outcome:
+        box: list[Outcome] = []
+        runner = threading.Thread(
+            target=lambda: box.append(execute(self.app, entry.job, self.worker_id, entry.cancel)),
+            name=f"task-{entry.job.id}",
+            daemon=True,
+        )
+        started = time.perf_counter()
+        runner.start()
+        runner.join(timeout)
+        if box:
+            return box[0]
+        entry.cancel.set()  # a task that checks current_task().cancelled stops now
+        logger.warning(
+            "task {} {} passed its timeout of {:g} s; it is failed and its thread abandoned",
+            entry.job.task_name,
+            entry.job.id,
+            timeout,
+        )
+        return timed_out(self.app, entry.job, started, timeout)
 
-    def _complete(self, job: ClaimedTask, outcome: Outcome) -> None:
-        # Hand the outcome over before forgetting the job: the peon's reconciliation
-        # must always find a claimed task in one of the two places.
-        self.on_done(outcome)
-        with self._lock:
-            self._running.pop(job.id, None)
+    def _done_async(self, entry: _Running, future: Future[Outcome]) -> None:
+        if future.cancelled():
+            outcome = cancelled(entry.job, "cancelled while running")
+        else:
+            try:
+                outcome = future.result()
+            except BaseException as exc:  # a bug in execute_async itself
+                outcome = released(entry.job, f"the event loop failed it: {exc!r}")
+        self._slots.complete(entry.job, outcome)
 
 
 # -------------------------------------------------------------- process pool
@@ -292,106 +209,135 @@ class ThreadExecutor:
 _child_app: Workcraft | None = None
 
 
-def _child_init(workcraft_path: str, log_level: str) -> None:
+def _child_main(conn: Connection, workcraft_path: str, log_level: str) -> None:
+    """A pool child: load the tasks, run the setup handler, then run what it is sent."""
     from workcraft.loader import load_workcraft
     from workcraft.log import configure_logging
 
-    global _child_app
     configure_logging(log_level, component="peon-child")
-    _child_app = load_workcraft(workcraft_path)
-    _call_handler("setup", _child_app.setup_handler_fn)
+    app = load_workcraft(workcraft_path)
+    call_handler("setup", app.setup_handler_fn)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the peon is gone
+            return
+        if message is None:
+            return
+        job, worker_id = message
+        conn.send(execute(app, job, worker_id))
 
 
-def _child_execute(job: ClaimedTask, worker_id: str) -> Outcome:
-    assert _child_app is not None, "process pool child was not initialised"
-    return execute(_child_app, job, worker_id)
+class _Child:
+    def __init__(self, context: Any, workcraft_path: str, log_level: str) -> None:
+        self.conn, child_end = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=_child_main, args=(child_end, workcraft_path, log_level), daemon=True
+        )
+        self.process.start()
+        child_end.close()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
 
 
 class ProcessExecutor:
-    """``capacity`` child processes, started with "spawn": forking a process that
-    already runs threads (heartbeat, recorder) can copy a held lock into the child.
+    """``capacity`` child processes, each driven by one thread of the peon.
 
-    When a child dies (segfault, os._exit, OOM kill) the pool breaks; every task in
-    it is released back to PENDING as "its process died" and a new pool starts.
+    Started with "spawn": forking a process that already runs threads can copy a
+    held lock into the child. A child is killed and replaced when its task passes
+    its timeout or is cancelled; one that dies by itself (segfault, os._exit, OOM
+    kill) gives its task back to the queue as "its process died".
     """
 
     def __init__(
         self,
+        app: Workcraft,
         workcraft_path: str,
         worker_id: str,
         capacity: int,
         on_done: OnDone,
         log_level: str = "INFO",
+        default_timeout: float | None = None,
     ) -> None:
-        self.workcraft_path, self.worker_id = workcraft_path, worker_id
-        self.capacity, self.on_done, self.log_level = capacity, on_done, log_level
-        self._running: dict[str, ClaimedTask] = {}
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._stopped = False
+        self.app, self.workcraft_path = app, workcraft_path
+        self.worker_id, self.capacity = worker_id, capacity
+        self.log_level, self.default_timeout = log_level, default_timeout
+        self._slots = _Slots(on_done)
+        self._jobs: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
+        self._context = multiprocessing.get_context("spawn")
+        self._children: list[_Child | None] = []
+        self._stopping = threading.Event()
 
     def start(self) -> None:
-        self._pool = self._new_pool()
+        # All children start now, so setup handlers run before the first claim.
+        self._children = [self._spawn() for _ in range(self.capacity)]
+        for slot in range(self.capacity):
+            threading.Thread(
+                target=self._work, args=(slot,), name=f"child-{slot}", daemon=True
+            ).start()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.capacity,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_child_init,
-            initargs=(self.workcraft_path, self.log_level),
-        )
+    def _spawn(self) -> _Child:
+        return _Child(self._context, self.workcraft_path, self.log_level)
 
     def submit(self, job: ClaimedTask) -> None:
-        with self._lock:
-            self._running[job.id] = job
-            pool = self._pool
-        assert pool is not None, "start() the executor first"
-        try:
-            future = pool.submit(_child_execute, job, self.worker_id)
-        except BrokenProcessPool:
-            self._died(job, pool)
-            return
-        future.add_done_callback(functools.partial(self._done, job, pool))
-
-    def _done(self, job: ClaimedTask, pool: ProcessPoolExecutor, future: Future[Outcome]) -> None:
-        try:
-            outcome = future.result()
-        except BrokenProcessPool:
-            self._died(job, pool)
-            return
-        except BaseException as exc:  # e.g. a result that cannot be pickled back
-            outcome, _ = _finish(job, time.perf_counter(), error=Exception(repr(exc)))
-        self.on_done(outcome)
-        with self._lock:
-            self._running.pop(job.id, None)
-
-    def _died(self, job: ClaimedTask, pool: ProcessPoolExecutor) -> None:
-        logger.error("the child process running {} {} died; releasing it", job.task_name, job.id)
-        self.on_done(
-            Outcome(
-                job.id,
-                job.attempt,
-                TaskStatus.PENDING,
-                error="its process died",
-                task_name=job.task_name,
-            )
-        )
-        with self._lock:
-            self._running.pop(job.id, None)
-            if self._pool is pool and not self._stopped:
-                self._pool = self._new_pool()
+        self._jobs.put(self._slots.add(job))
 
     def in_flight(self) -> list[ClaimedTask]:
-        with self._lock:
-            return list(self._running.values())
+        return self._slots.jobs()
+
+    def cancel(self, task_id: str, attempt: int) -> bool:
+        entry = self._slots.get(task_id, attempt)
+        if entry is None:
+            return False
+        entry.cancel.set()
+        return True
 
     def stop(self, force: bool) -> None:
-        with self._lock:
-            self._stopped = True
-            pool = self._pool
-        if pool is None:
-            return
-        if force:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()
-        pool.shutdown(wait=not force, cancel_futures=True)
+        self._stopping.set()
+        for _ in range(self.capacity):
+            self._jobs.put(None)
+        for child in self._children:
+            if child is None:
+                continue
+            if force:
+                child.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    child.conn.send(None)
+
+    def _work(self, slot: int) -> None:
+        while (entry := self._jobs.get()) is not None:
+            child = self._children[slot]
+            if child is None or not child.process.is_alive():
+                child = self._children[slot] = self._spawn()
+            outcome = self._run(child, entry)
+            if not child.process.is_alive():
+                self._children[slot] = None
+            self._slots.complete(entry.job, outcome)
+
+    def _run(self, child: _Child, entry: _Running) -> Outcome:
+        job = entry.job
+        timeout = job.timeout_seconds or self.default_timeout or None
+        started = time.perf_counter()
+        try:
+            child.conn.send((job, self.worker_id))
+            while not child.conn.poll(_POLL_SECONDS):
+                if not child.process.is_alive():
+                    break
+                if entry.cancel.is_set():
+                    child.kill()
+                    return cancelled(job, "cancelled while running: its process was killed")
+                if timeout is not None and time.perf_counter() - started > timeout:
+                    child.kill()
+                    return timed_out(self.app, job, started, timeout)
+            else:
+                outcome: Outcome = child.conn.recv()
+                return outcome
+        except (EOFError, OSError):
+            pass
+        child.kill()
+        logger.error("the child process running {} {} died; releasing it", job.task_name, job.id)
+        return released(job, "its process died")

@@ -112,15 +112,18 @@ class Peon:
         self.executor: Executor = self._make_executor()
 
     def _make_executor(self) -> Executor:
+        timeout = self.settings.task_timeout_seconds or None
         if self.options.pool == "process":
             return ProcessExecutor(
+                self.app,
                 self.options.workcraft_path,
                 self.id,
                 self.capacity,
                 self._on_done,
                 self.options.log_level,
+                default_timeout=timeout,
             )
-        return ThreadExecutor(self.app, self.id, self.capacity, self._on_done)
+        return ThreadExecutor(self.app, self.id, self.capacity, self._on_done, timeout)
 
     # ------------------------------------------------------------------ signals
 
@@ -291,12 +294,12 @@ class Peon:
                 "task {} {} released: {}", outcome.task_name, outcome.task_id, outcome.error
             )
         else:
-            log = logger.info if outcome.status == TaskStatus.SUCCESS else logger.warning
-            log(
+            ok = outcome.status == TaskStatus.SUCCESS or outcome.retry
+            (logger.info if ok else logger.warning)(
                 "task {} {} {} in {:.3f} s{}",
                 outcome.task_name,
                 outcome.task_id,
-                outcome.status,
+                "FAILURE, will retry" if outcome.retry else outcome.status,
                 outcome.duration,
                 "" if outcome.error is None else f": {_last_line(outcome.error)}",
             )
@@ -404,6 +407,12 @@ class Peon:
                         version=package_version(),
                     )
                     store.heartbeat(conn, self.id, str(status), None)
+                # Only while something runs: an idle peon costs the database one
+                # statement per heartbeat.
+                requests = store.cancel_requests_of(conn, self.id) if running else []
+            for task_id, attempt in requests:
+                if self.executor.cancel(task_id, attempt):
+                    logger.info("task {} asked to stop: cancelling it", task_id)
         except Exception as exc:
             logger.warning("heartbeat failed: {}", _one_line(exc))
 

@@ -557,3 +557,256 @@ def take_maintenance_lease(conn: Connection, job: str, owner: str, seconds: floa
         {"owner": owner, "us": round(seconds * 1e6), "job": job},
     )
     return result.rowcount == 1
+
+
+# -------------------------------------------------------------------- control
+
+
+def cancel_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
+    """Cancel: ("cancelled", _) for a waiting task, ("stop_requested", _) for a running
+    one (its peon stops it), ("finished", status) when it had ended, or ("unknown", None)."""
+    done = conn.execute(
+        text(
+            "UPDATE bountyboard SET status = 'CANCELLED', finished_at = NOW(6) "
+            "WHERE id = :id AND (status = 'PENDING' OR retryable = 1)"
+        ),
+        {"id": task_id},
+    ).rowcount
+    if done:
+        return "cancelled", None
+    asked = conn.execute(
+        text(
+            "UPDATE bountyboard SET cancel_requested = TRUE WHERE id = :id AND status = 'RUNNING'"
+        ),
+        {"id": task_id},
+    ).rowcount
+    if asked:
+        return "stop_requested", None
+    status = task_status(conn, task_id)
+    return ("finished", status) if status is not None else ("unknown", None)
+
+
+def cancel_requests_of(conn: Connection, worker_id: str) -> list[tuple[str, int]]:
+    """(id, attempt) of this peon's running tasks that someone asked to stop."""
+    rows = conn.execute(
+        text(
+            "SELECT id, attempt FROM bountyboard WHERE status = 'RUNNING' "
+            "AND worker_id = :w AND cancel_requested"
+        ),
+        {"w": worker_id},
+    )
+    return [(str(r.id), int(r.attempt)) for r in rows]
+
+
+def set_queue_paused(conn: Connection, queue: str, paused: bool, by: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO queue_state (queue, paused, changed_by) VALUES (:q, :p, :by) "
+            "ON DUPLICATE KEY UPDATE paused = :p, changed_by = :by"
+        ),
+        {"q": queue, "p": paused, "by": by},
+    )
+
+
+def paused_queues(conn: Connection) -> list[str]:
+    rows = conn.execute(text("SELECT queue FROM queue_state WHERE paused ORDER BY queue"))
+    return [str(r[0]) for r in rows]
+
+
+# -------------------------------------------------------------- periodic schedules
+#
+# Times in `schedule` and `schedule_tick` are UTC, read and compared with the
+# database's UTC_TIMESTAMP(6): never a host's clock, and not NOW(6) either, whose
+# value depends on the session's time_zone.
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    name: str
+    task_name: str
+    queue: str
+    cron: str | None
+    every_us: int | None
+    timezone: str
+    payload: str
+    misfire: str
+    enabled: bool
+    next_run_at: datetime  # naive UTC, as stored
+    last_run_at: datetime | None
+    last_task_id: str | None
+    definition_hash: str
+
+
+_SCHEDULE_COLUMNS = (
+    "name, task_name, queue, cron, every_seconds, timezone, payload, misfire, enabled, "
+    "next_run_at, last_run_at, last_task_id, definition_hash"
+)
+
+
+def _schedule_row(r: Any) -> ScheduleRow:
+    return ScheduleRow(
+        name=str(r.name),
+        task_name=str(r.task_name),
+        queue=str(r.queue),
+        cron=None if r.cron is None else str(r.cron),
+        every_us=None if r.every_seconds is None else int(r.every_seconds * 1_000_000),
+        timezone=str(r.timezone),
+        payload=r.payload if isinstance(r.payload, str) else bytes(r.payload).decode(),
+        misfire=str(r.misfire),
+        enabled=bool(r.enabled),
+        next_run_at=r.next_run_at,
+        last_run_at=r.last_run_at,
+        last_task_id=None if r.last_task_id is None else str(r.last_task_id),
+        definition_hash=str(r.definition_hash),
+    )
+
+
+def utc_now(conn: Connection) -> datetime:
+    """The database's clock, in UTC (naive, like every DATETIME read back)."""
+    value: datetime = conn.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
+    return value
+
+
+def schedule_rows(conn: Connection, names: list[str], *, lock: bool) -> dict[str, ScheduleRow]:
+    """The rows of these schedules; ``lock`` holds them (in name order) until commit."""
+    if not names:
+        return {}
+    statement = text(
+        f"SELECT {_SCHEDULE_COLUMNS} FROM schedule WHERE name IN :names ORDER BY name"
+        + (" FOR UPDATE" if lock else "")
+    ).bindparams(bindparam("names", expanding=True))
+    return {str(r.name): _schedule_row(r) for r in conn.execute(statement, {"names": names})}
+
+
+def schedule_names(conn: Connection) -> set[str]:
+    return {str(r[0]) for r in conn.execute(text("SELECT name FROM schedule"))}
+
+
+def insert_schedule(conn: Connection, definition: dict[str, Any], next_run_at: datetime) -> None:
+    """A new schedule row. ``definition`` holds every column of the definition."""
+    conn.execute(
+        text(
+            "INSERT INTO schedule (name, task_name, queue, cron, every_seconds, timezone, "
+            "payload, misfire, enabled, definition_hash, next_run_at, created_at, "
+            "updated_at) VALUES (:name, :task_name, :queue, :cron, :every_seconds, "
+            ":timezone, :payload, :misfire, :enabled, :definition_hash, :next_run_at, "
+            "UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
+        ),
+        {**definition, "next_run_at": next_run_at},
+    )
+
+
+def update_schedule_definition(
+    conn: Connection, definition: dict[str, Any], next_run_at: datetime | None
+) -> None:
+    """Write a changed definition; ``next_run_at`` None keeps the row's next tick."""
+    conn.execute(
+        text(
+            "UPDATE schedule SET task_name = :task_name, queue = :queue, cron = :cron, "
+            "every_seconds = :every_seconds, timezone = :timezone, payload = :payload, "
+            "misfire = :misfire, enabled = :enabled, "
+            "definition_hash = :definition_hash, "
+            "next_run_at = COALESCE(:next_run_at, next_run_at), "
+            "updated_at = UTC_TIMESTAMP(6) WHERE name = :name"
+        ),
+        {**definition, "next_run_at": next_run_at},
+    )
+
+
+def schedule_waits(conn: Connection, names: list[str]) -> dict[str, float]:
+    """Seconds until each enabled schedule's next tick, by the database's clock
+    (zero or less: due)."""
+    if not names:
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT name, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), next_run_at) "
+            "FROM schedule WHERE enabled = 1 AND name IN :names"
+        ).bindparams(bindparam("names", expanding=True)),
+        {"names": names},
+    )
+    return {str(name): int(us) / 1e6 for name, us in rows}
+
+
+def lock_due_schedule(conn: Connection, name: str) -> tuple[ScheduleRow, datetime] | None:
+    """The schedule's row, locked, with the database's UTC time, if it is due.
+
+    SKIP LOCKED: a row another peon is firing right now is its business. The lock
+    only saves work; what makes a tick fire once is the tick's primary key.
+    """
+    row = conn.execute(
+        text(
+            f"SELECT {_SCHEDULE_COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM schedule "
+            "WHERE name = :name AND enabled = 1 AND next_run_at <= UTC_TIMESTAMP(6) "
+            "FOR UPDATE SKIP LOCKED"
+        ),
+        {"name": name},
+    ).first()
+    return None if row is None else (_schedule_row(row), row.db_now)
+
+
+def insert_schedule_tick(
+    conn: Connection,
+    *,
+    schedule_name: str,
+    tick_at: datetime,
+    task_id: str | None,
+    outcome: str,
+    fired_by: str,
+) -> None:
+    """Claim one tick of a schedule. A duplicate key (1062) means it was claimed."""
+    conn.execute(
+        text(
+            "INSERT INTO schedule_tick (schedule_name, tick_at, task_id, outcome, fired_by, "
+            "created_at) VALUES (:name, :tick_at, :task_id, :outcome, :fired_by, "
+            "UTC_TIMESTAMP(6))"
+        ),
+        {
+            "name": schedule_name,
+            "tick_at": tick_at,
+            "task_id": task_id,
+            "outcome": outcome,
+            "fired_by": fired_by,
+        },
+    )
+
+
+def advance_schedule(
+    conn: Connection,
+    *,
+    name: str,
+    expected_next_run_at: datetime,
+    next_run_at: datetime,
+    fired_tick: datetime | None,
+    task_id: str | None,
+) -> bool:
+    """Move the schedule to its next tick, only if it still points at the tick read
+    (compare-and-set) and is enabled; False when it does not."""
+    result = conn.execute(
+        text(
+            "UPDATE schedule SET next_run_at = :next_run_at, "
+            "last_run_at = COALESCE(:fired_tick, last_run_at), "
+            "last_task_id = COALESCE(:task_id, last_task_id) "
+            "WHERE name = :name AND next_run_at = :expected AND enabled = 1"
+        ),
+        {
+            "next_run_at": next_run_at,
+            "fired_tick": fired_tick,
+            "task_id": task_id,
+            "name": name,
+            "expected": expected_next_run_at,
+        },
+    )
+    return result.rowcount == 1
+
+
+def set_schedule_tick_task(
+    conn: Connection, *, schedule_name: str, tick_at: datetime, task_id: str
+) -> None:
+    conn.execute(
+        text(
+            "UPDATE schedule_tick SET task_id = :task_id "
+            "WHERE schedule_name = :name AND tick_at = :tick_at"
+        ),
+        {"task_id": task_id, "name": schedule_name, "tick_at": tick_at},
+    )

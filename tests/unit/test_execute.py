@@ -1,4 +1,4 @@
-"""``workcraft.executors.execute``: one claimed task to one Outcome, no database."""
+"""``workcraft.execute.execute``: one claimed task to one Outcome, no database."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from loguru import logger
 
 from workcraft.context import TaskContext, current_task
 from workcraft.core import Workcraft
-from workcraft.executors import execute
+from workcraft.execute import execute
 from workcraft.models import ClaimedTask, Outcome, TaskStatus
 
 TASK_ID = "0190f5d2-7a3b-7c1d-8e2f-0123456789ab"
