@@ -638,6 +638,7 @@ def _task_from_row(row: dict[str, Any]) -> Task:
         retry_count=row["retry_count"],
         retry_limit=row["retry_limit"],
         requeue_count=row["requeue_count"],
+        retry_stopped=bool(row["retry_stopped"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         run_at=row["run_at"],

@@ -56,6 +56,13 @@ class Executor(Protocol):
     def stop(self, force: bool) -> None: ...
 
 
+def task_timeout_for(app: Workcraft, job: ClaimedTask, default: float | None) -> float | None:
+    """The send's own timeout, else the task's declared one, else the peon's default."""
+    options = app.task_options.get(job.task_name)
+    declared = options.timeout if options is not None else None
+    return job.timeout_seconds or declared or default or None
+
+
 @dataclass
 class _Running:
     job: ClaimedTask
@@ -161,7 +168,7 @@ class ThreadExecutor:
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _timeout(self, job: ClaimedTask) -> float | None:
-        return job.timeout_seconds or self.default_timeout or None
+        return task_timeout_for(self.app, job, self.default_timeout)
 
     def _work(self) -> None:
         while (entry := self._jobs.get()) is not None:
@@ -320,7 +327,7 @@ class ProcessExecutor:
 
     def _run(self, child: _Child, entry: _Running) -> Outcome:
         job = entry.job
-        timeout = job.timeout_seconds or self.default_timeout or None
+        timeout = task_timeout_for(self.app, job, self.default_timeout)
         started = time.perf_counter()
         try:
             child.conn.send((job, self.worker_id))

@@ -47,6 +47,7 @@ class Task:
     retry_count: int
     retry_limit: int
     requeue_count: int
+    retry_stopped: bool
     created_at: datetime
     updated_at: datetime
     run_at: datetime
@@ -57,7 +58,9 @@ class Task:
     def finished(self) -> bool:
         """True when nothing more will happen to the task by itself."""
         if self.status == TaskStatus.FAILURE:
-            return not (self.retry_on_failure and self.retry_count < self.retry_limit)
+            # the database's reopen event may still retry a failure no peon decided on
+            retry_left = self.retry_on_failure and self.retry_count < self.retry_limit
+            return self.retry_stopped or not retry_left
         return self.status in _FINAL
 
     @property

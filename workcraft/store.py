@@ -161,7 +161,8 @@ def recent_logs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
 
 _TASK_COLUMNS = (
     "id, task_name, status, queue, priority, payload, result, error, worker_id, attempt, "
-    "retry_on_failure, retry_count, retry_limit, requeue_count, created_at, updated_at, "
+    "retry_on_failure, retry_count, retry_limit, requeue_count, retry_stopped, created_at, "
+    "updated_at, "
     "run_at, started_at, finished_at"
 )
 
@@ -314,7 +315,9 @@ def claim_tasks(
 _FENCE = "id = :id AND status = 'RUNNING' AND worker_id = :worker AND attempt = :attempt"
 _FINISH = text(
     "UPDATE bountyboard SET status = :status, result = :result, "
-    f"error = COALESCE(:error, error), finished_at = NOW(6) WHERE {_FENCE}"
+    "error = COALESCE(:error, error), finished_at = NOW(6), "
+    "retry_stopped = (:status = 'FAILURE') "
+    f"WHERE {_FENCE}"
 )
 _RETRY = text(
     "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, error = :error, "

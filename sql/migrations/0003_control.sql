@@ -8,6 +8,9 @@ ALTER TABLE bountyboard
     -- set by cancel() on a RUNNING task; its peon stops it
     ADD COLUMN cancel_requested  BOOLEAN      NOT NULL DEFAULT FALSE,
     ADD COLUMN delete_on_success BOOLEAN      NOT NULL DEFAULT FALSE,
+    -- the peon decided this FAILURE is final (retries used up, an exception the
+    -- task does not retry, Discard): the reopen event must leave it alone
+    ADD COLUMN retry_stopped     BOOLEAN      NOT NULL DEFAULT FALSE,
     ADD COLUMN unique_key        VARCHAR(255) NULL,
     -- the key while the task is live, NULL after: the unique index below then lets
     -- only one live task per (task_name, key), race-free across any number of senders
@@ -15,6 +18,14 @@ ALTER TABLE bountyboard
         AS (IF(status IN ('PENDING', 'RUNNING'), unique_key, NULL)) STORED,
     ADD UNIQUE KEY ux_unique_live (task_name, unique_live),
     ADD KEY ix_status_expires (status, expires_at);
+
+-- Peons now schedule retries themselves (back to PENDING with a run_at); the reopen
+-- event only catches failures no peon decided on (written by hand, or stopped after
+-- repeated peon deaths).
+ALTER TABLE bountyboard
+    MODIFY COLUMN retryable TINYINT
+        AS (IF(status = 'FAILURE' AND retry_on_failure AND retry_count < retry_limit
+               AND NOT retry_stopped, 1, NULL)) STORED;
 
 -- Every failed attempt (the row itself keeps only the last error).
 CREATE TABLE IF NOT EXISTS task_attempts (

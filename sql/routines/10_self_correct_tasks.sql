@@ -1,4 +1,5 @@
--- RUNNING tasks that no live peon holds go back to PENDING (their peon died, was
+-- PENDING tasks past their expires_at become EXPIRED. RUNNING tasks that no live
+-- peon holds go back to PENDING (their peon died, was
 -- declared dead, or never existed). A task whose peon died under it
 -- {{ max_peon_deaths_per_task }} times is stopped as FAILURE instead: it is probably what
 -- kills them. Set-based and idempotent, so two nodes running it at once is harmless.
@@ -8,6 +9,13 @@ CREATE PROCEDURE wc_self_correct_tasks_v1(IN p_caller VARCHAR(255))
 BEGIN
     DECLARE n_failed INT DEFAULT 0;
     DECLARE n_requeued INT DEFAULT 0;
+    DECLARE n_expired INT DEFAULT 0;
+
+    -- Kapusta's "overdue": not started by its deadline, so it never starts.
+    UPDATE bountyboard
+       SET status = 'EXPIRED', finished_at = NOW(6)
+     WHERE status = 'PENDING' AND expires_at <= NOW(6);
+    SET n_expired = ROW_COUNT();
 
     -- Single-table UPDATEs with NOT EXISTS: a multi-table UPDATE ... LEFT JOIN makes
     -- the server build a temporary table on every tick.
@@ -46,6 +54,12 @@ BEGIN
                 CONCAT('stopped ', n_failed, ' task(s) as FAILURE: their peon died ',
                        {{ max_peon_deaths_per_task }}, ' times under them'),
                 n_failed);
+    END IF;
+    IF n_expired > 0 THEN
+        INSERT INTO logs (source, message, rows_affected)
+        VALUES ('self_correct_tasks',
+                CONCAT('expired ', n_expired, ' task(s) not started by their deadline'),
+                n_expired);
     END IF;
     UPDATE maintenance
        SET last_run_at = NOW(6), last_run_by = p_caller, runs = runs + 1,
