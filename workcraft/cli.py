@@ -25,6 +25,7 @@ from workcraft.tables import format_table
 
 __all__ = ["CLI", "main"]
 
+_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 _USER_ERRORS = (
     ConfigError,
     DatabaseError,
@@ -193,6 +194,16 @@ class CLI:
         threads, or one process per CPU with --pool=process). First SIGTERM/SIGINT
         finishes running tasks (DB_PEON_SHUTDOWN_GRACE_SECONDS), a second stops now.
         """
+        if str(log_level).upper() not in _LOG_LEVELS:
+            raise ConfigError(
+                f"--log_level {log_level!r} is not a level: use one of {', '.join(_LOG_LEVELS)}"
+            )
+        try:
+            slots = int(concurrency)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"--concurrency must be a whole number of task slots, got {concurrency!r}"
+            ) from None
         configure_logging(log_level, json=bool(log_json), component="peon")
         cfg = _db_config(
             read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
@@ -203,7 +214,7 @@ class CLI:
             options = PeonOptions(
                 worker_id=str(worker_id) if worker_id is not None else str(uuid.uuid4()),
                 queues=_queue_list(queues),
-                concurrency=int(concurrency),
+                concurrency=slots,
                 pool=pool,
                 workcraft_path=workcraft_path,
                 log_level=log_level,

@@ -43,6 +43,7 @@ T = TypeVar("T")
 TRANSIENT_ERRORS = frozenset({1205, 1213, 2003, 2006, 2013, 1053, 1927, 4031, 1290, 1836})
 _ACCESS_DENIED = 1045
 _UNKNOWN_DATABASE = 1049
+_NO_SUCH_TABLE = 1146
 _CANT_CONNECT = 2003
 _CONNECT_TIMEOUT_SECONDS = 10
 
@@ -308,6 +309,15 @@ def connect(cfg: DBConfig, *, with_database: bool = True) -> Iterator[Connection
     with conn:
         try:
             yield conn
+        except DBAPIError as exc:
+            conn.rollback()
+            if error_code(exc) == _NO_SUCH_TABLE:
+                raise DatabaseError(
+                    f"workcraft's tables are missing in {cfg.describe()} ({exc.orig}): run "
+                    "`python -m workcraft setup_database_tables` (as an admin account)",
+                    _NO_SUCH_TABLE,
+                ) from None
+            raise
         except BaseException:
             conn.rollback()
             raise
@@ -342,11 +352,7 @@ def retry_transient(
                 raise
             sleep = random.uniform(0, delay)
             if attempt == 1 or attempt % 20 == 0:
-                logger.warning(
-                    "{}: transient database error {} (attempt {}), retrying",
-                    what,
-                    error_code(exc),
-                    attempt,
-                )
+                reason = str(exc).splitlines()[0] if isinstance(exc, DatabaseError) else exc.orig
+                logger.warning("{}: {} (attempt {}), retrying", what, reason, attempt)
             time.sleep(sleep)
             delay = min(max_delay, delay * 2)

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import inspect
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -222,6 +223,7 @@ def _child_main(conn: Connection, workcraft_path: str, log_level: str) -> None:
     from workcraft.log import configure_logging
 
     configure_logging(log_level, component="peon-child")
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     app = load_workcraft(workcraft_path)
     call_handler("setup", app.setup_handler_fn)
     while True:
@@ -233,6 +235,13 @@ def _child_main(conn: Connection, workcraft_path: str, log_level: str) -> None:
             return
         job, worker_id = message
         conn.send(execute(app, job, worker_id))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A child whose peon was SIGKILLed would run on under init: leave with it."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 class _Child:

@@ -123,12 +123,13 @@ def decode_payload(text: str | None) -> tuple[list[Any], dict[str, Any]]:
 
 def encode_result(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     try:
-        return _check_size("the task's result", _dumps(value), max_bytes)
+        text = _dumps(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"the task returned a {type(value).__name__}, which is not JSON-serializable "
             f"({exc}); return plain data: str, int, float, bool, None, lists and dicts"
         ) from None
+    return _check_size("the task's result", text, max_bytes)
 
 
 def decode_result(text: str | None) -> Any:

@@ -86,7 +86,9 @@ class PeonOptions:
         if self.pool == "process" and not self.workcraft_path:
             raise ValueError("the process pool needs workcraft_path to load tasks in children")
         if self.concurrency < 0:
-            raise ValueError(f"--concurrency must be at least 1, got {self.concurrency}")
+            raise ValueError(
+                f"--concurrency must be 1 or more (0: the default), got {self.concurrency}"
+            )
 
 
 class Peon:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from workcraft import store
 from workcraft.config import DBConfig, Settings
@@ -42,7 +42,6 @@ from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.cron import CronExpr, parse_cron, resolve_timezone
 from workcraft.db import connect, error_code, retry_transient
 from workcraft.payload import check_name, decode_payload, encode_payload
-from workcraft.schema import SchemaError
 
 __all__ = [
     "MISFIRE_POLICIES",
@@ -69,7 +68,6 @@ _MAX_FIRES_PER_ROUND = 100
 # A round that keeps failing gives up after this and is tried again next round.
 _RETRY_SECONDS = 5.0
 _DUPLICATE_KEY = 1062
-_NO_SUCH_TABLE = 1146
 _HASH_VERSION = 1
 
 
@@ -441,13 +439,6 @@ class Scheduler:
                 # two peons inserted the same new schedule at once: read it again
                 if error_code(exc) != _DUPLICATE_KEY or attempt == attempts:
                     raise
-            except DBAPIError as exc:
-                if error_code(exc) == _NO_SUCH_TABLE:
-                    raise SchemaError(
-                        f"{self.cfg.database!r} has no schedule table: run `python -m "
-                        "workcraft setup_database_tables` to upgrade the schema"
-                    ) from None
-                raise
         raise AssertionError("unreachable")
 
     def _sync_once(self, definitions: list[dict[str, Any]]) -> list[str]:

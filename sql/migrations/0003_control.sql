@@ -19,6 +19,15 @@ ALTER TABLE bountyboard
     ADD UNIQUE KEY ux_unique_live (task_name, unique_live),
     ADD KEY ix_status_expires (status, expires_at);
 
+-- Counters that a row written by hand may push to INT's end: one such row must not
+-- make every claim (attempt + 1) or every self-correct tick (requeue_count + 1) fail.
+ALTER TABLE bountyboard
+    MODIFY COLUMN attempt       BIGINT NOT NULL DEFAULT 0,
+    MODIFY COLUMN retry_count   BIGINT NOT NULL DEFAULT 0,
+    MODIFY COLUMN requeue_count BIGINT NOT NULL DEFAULT 0,
+    ADD CONSTRAINT chk_attempt CHECK (attempt >= 0),
+    ADD CONSTRAINT chk_requeue_count CHECK (requeue_count >= 0);
+
 -- Peons now schedule retries themselves (back to PENDING with a run_at); the reopen
 -- event only catches failures no peon decided on (written by hand, or stopped after
 -- repeated peon deaths).

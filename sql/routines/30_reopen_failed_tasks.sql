@@ -1,6 +1,7 @@
 -- FAILURE tasks sent with retry_on_failure and retries left go back to PENDING once
 -- their backoff has passed: DB_SETUP_BACKOFF_MULTIPLIER_SECONDS * 2^retry_count,
--- capped at DB_SETUP_BACKOFF_MAX_SECONDS. The last error stays on the row.
+-- capped at DB_SETUP_BACKOFF_MAX_SECONDS (2^40 already passes any cap; the LEAST keeps
+-- POW from overflowing for a task retried a thousand times). The last error stays.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS wc_reopen_failed_tasks_v1$$
 CREATE PROCEDURE wc_reopen_failed_tasks_v1(IN p_caller VARCHAR(255))
@@ -15,7 +16,7 @@ BEGIN
            run_at = NOW(6)
      WHERE retryable = 1
        AND finished_at <= NOW(6) - INTERVAL FLOOR(LEAST(
-               {{ backoff_multiplier_us }} * POW(2, retry_count),
+               {{ backoff_multiplier_us }} * POW(2, LEAST(retry_count, 40)),
                {{ backoff_max_us }})) MICROSECOND;
     SET n_reopened = ROW_COUNT();
 
