@@ -16,7 +16,7 @@ from loguru import logger
 
 from workcraft import devdb, doctor, schema
 from workcraft.config import ConfigError, DBConfig, get_db_config, load_settings
-from workcraft.core import DEFAULT_QUEUE
+from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import DatabaseError
 from workcraft.loader import LoadError, load_workcraft
 from workcraft.log import configure_logging
@@ -225,6 +225,79 @@ class CLI:
         peon.install_signal_handlers()
         peon.run()
 
+    @staticmethod
+    def cancel(
+        task_id: str,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Cancel TASK_ID: a waiting task never runs; a running one is stopped."""
+        app = _client(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        print(f"{task_id}: {app.cancel(str(task_id))}")
+
+    @staticmethod
+    def pause(
+        queue: str,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Pause QUEUE: peons stop claiming from it; its tasks wait."""
+        app = _client(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        app.pause_queue(str(queue))
+        print(f"paused {queue}; paused queues: {', '.join(app.paused_queues())}")
+
+    @staticmethod
+    def resume(
+        queue: str,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Resume QUEUE: peons claim from it again."""
+        app = _client(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        app.resume_queue(str(queue))
+        print(f"resumed {queue}; paused queues: {', '.join(app.paused_queues()) or 'none'}")
+
+
+def _client(
+    read_from_env: bool,
+    db_host: str,
+    db_port: int,
+    db_user: str,
+    db_name: str,
+    db_password: str | None,
+    db_use_ssl: bool,
+    db_ssl_path: str | None,
+) -> Workcraft:
+    return Workcraft(
+        _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+    )
+
 
 def _queue_list(queues: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if isinstance(queues, str):
@@ -247,13 +320,22 @@ _TEXT_FLAGS = frozenset(
         "data_dir",
         "pool",
         "log_level",
+        "task_id",
+        "queue",
     }
 )
+# Commands whose first positional argument is a name or an id (text, like the flags).
+_TEXT_POSITIONAL = frozenset({"cancel", "pause", "resume"})
 
 
 def _quote_text_flags(argv: list[str]) -> list[str]:
     quoted: list[str] = []
-    pending_value = False
+    pending_value = bool(argv) and argv[0] in _TEXT_POSITIONAL and len(argv) > 1
+    if pending_value and argv[1].startswith("--"):
+        pending_value = False
+    if argv and argv[0] in _TEXT_POSITIONAL:
+        quoted.append(argv[0])
+        argv = argv[1:]
     for arg in argv:
         if pending_value:
             quoted.append(repr(arg))

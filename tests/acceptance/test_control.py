@@ -3,12 +3,14 @@ pausing queues, expiry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.helpers import query, scalar, wait_for
+from tests.helpers import query, run_cli, scalar, wait_for, wk_env
 from tests.peons import PeonFactory
 from workcraft import TaskFailed, TaskStatus, Workcraft
-from workcraft.config import DBConfig
+from workcraft.config import DBConfig, Settings
 
 APP = "control_app.app"
 
@@ -127,3 +129,19 @@ def test_an_expired_task_never_runs(
         scalar(db_config, "SELECT started_at FROM bountyboard WHERE id = :i", {"i": task_id})
         is None
     )
+
+
+def test_cli_pause_resume_and_cancel(
+    app: Workcraft, db_config: DBConfig, test_settings: Settings, tmp_path: Path
+) -> None:
+    env = wk_env(db_config, test_settings, tmp_path)
+    paused = run_cli(["pause", "0x10"], env, tmp_path)
+    assert paused.returncode == 0, paused
+    assert app.paused_queues() == ["0x10"]  # the name as typed, not the number 16
+    task_id = app.send_task_sync("quick", [1], queue="0x10")
+    cancelled = run_cli(["cancel", task_id], env, tmp_path)
+    assert f"{task_id}: cancelled" in cancelled.stdout, cancelled
+    again = run_cli(["cancel", task_id], env, tmp_path)
+    assert "finished: CANCELLED" in again.stdout, again
+    resumed = run_cli(["resume", "0x10"], env, tmp_path)
+    assert resumed.returncode == 0 and "paused queues: none" in resumed.stdout, resumed

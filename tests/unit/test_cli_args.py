@@ -37,3 +37,13 @@ def test_queue_lists_accept_the_seed_list_form_and_commas() -> None:
     assert _queue_list(["A", "B"]) == ("A", "B")
     assert _queue_list("A, B,") == ("A", "B")
     assert _queue_list(("DEFAULT",)) == ("DEFAULT",)
+
+
+def test_the_id_or_queue_of_cancel_pause_resume_stays_text() -> None:
+    assert _quote_text_flags(["pause", "0x10"]) == ["pause", "'0x10'"]
+    assert _quote_text_flags(["cancel", "1e5", "--read_from_env=False"]) == [
+        "cancel",
+        "'1e5'",
+        "--read_from_env=False",
+    ]
+    assert _quote_text_flags(["resume", "--queue=007"]) == ["resume", "--queue='007'"]
