@@ -4,14 +4,15 @@ The loop, as named steps:
 
     register -> setup handler -> loop { claim -> submit to executor } -> shut down
 
-Beside the loop, three threads:
+Beside the loop, four threads:
 
 * the **heartbeat** stamps the peon's row every DB_PEON_HEARTBEAT_INTERVAL seconds,
   however long its tasks run, so the database never declares a busy peon dead;
 * the **recorder** writes outcomes back, in batches, fenced by attempt. While the
   database is away it holds them and retries, so no finished work is dropped;
 * the **maintenance stand-in** runs the database's maintenance procedures itself,
-  under a lease, while the event scheduler is off or its events stopped ticking.
+  under a lease, while the event scheduler is off or its events stopped ticking;
+* the **scheduler** fires the app's periodic tasks, each tick exactly once.
 
 Signal handlers only set flags: any database work in a handler could wait on a lock
 held by the very claim it interrupted.
@@ -47,6 +48,7 @@ from workcraft.executors import Executor, ProcessExecutor, ThreadExecutor
 from workcraft.maintenance import StandIn
 from workcraft.models import ClaimedTask, Outcome, PeonStatus, TaskStatus
 from workcraft.payload import check_name
+from workcraft.schedule import Scheduler
 from workcraft.schema import package_version
 
 __all__ = ["Peon", "PeonOptions", "default_concurrency"]
@@ -162,6 +164,11 @@ class Peon:
         heartbeat.start()
         recorder.start()
         stand_in.start()
+        scheduler = Scheduler(self.cfg, self.app, self.id, self.settings)
+        scheduler.sync()
+        threading.Thread(
+            target=scheduler.run, args=(self.stopping,), name="scheduler", daemon=True
+        ).start()
         if self.app.setup_handler_fn is not None:
             try:
                 self.app.setup_handler_fn()

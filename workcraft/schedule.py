@@ -326,8 +326,12 @@ def fire_tick(
     conn: Connection, app: Workcraft, row: store.ScheduleRow, now: datetime, owner: str
 ) -> Fired | None:
     """Fire the tick ``row.next_run_at`` of a due row read at database time ``now``
-    (naive UTC). Leaves the transaction for the caller to commit; returns None, with
-    everything rolled back, when another peon has fired this tick already."""
+    (naive UTC), in ``conn``'s transaction, which the caller commits.
+
+    Returns None, having written nothing, when the tick is taken (another peon fired
+    it) or the row moved on since it was read. The row need not be locked: the tick's
+    primary key and the compare-and-set on ``next_run_at`` decide.
+    """
     timing = _timing(row.cron, row.every_us, row.timezone)
     tick = _aware(row.next_run_at)
     plan = plan_tick(timing, row.misfire, tick, _aware(now))

@@ -3,7 +3,6 @@ and examples/periodic.py runs as its docstring says."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -12,11 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.helpers import query, wait_for
 from tests.peons import PeonFactory
-from workcraft import peon as peon_module
 from workcraft.config import DBConfig, Settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "periodic.py"
@@ -33,10 +29,6 @@ def _ticks(cfg: DBConfig, name: str) -> list[Any]:
     )
 
 
-@pytest.mark.skipif(
-    "Scheduler" not in inspect.getsource(peon_module),
-    reason="the peon does not run workcraft.schedule.Scheduler yet",
-)
 def test_three_peons_fire_each_tick_once(db_config: DBConfig, peons: PeonFactory) -> None:
     started = [peons(f"wct-sched-{i}", workcraft_path="schedule_app.app") for i in range(3)]
     logs = lambda: "\n".join(p.log() for p in started)  # noqa: E731

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +181,17 @@ def test_interval_ticks_are_aligned_to_the_epoch() -> None:
     assert app.schedules["m"].next_after(after) == datetime(2024, 5, 1, 10, 1, tzinfo=UTC)
     assert app.schedules["h"].next_after(after) == datetime(2024, 5, 1, 11, tzinfo=UTC)
     assert app.schedules["f"].next_after(after) == datetime(2024, 5, 1, 10, 0, 31, 500000, UTC)
+
+
+def test_the_readme_example_declares_what_it_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Periodic tasks: `@app.periodic`", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    app = namespace["app"]
+    assert set(app.schedules) == {"cleanup", "nightly-report"}
+    assert set(app.tasks) == {"cleanup", "report"}
+    assert app.schedules["nightly-report"].task_name == "report"
+    assert app.task_options["report"].retry_on_failure is True
+    assert namespace["report"]("daily") == "daily report"
