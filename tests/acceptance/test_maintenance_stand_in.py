@@ -40,8 +40,17 @@ def test_peons_stand_in_for_disabled_events(
     # The dead peon is declared OFFLINE and its task rerun, with no event enabled.
     assert app.get_result(task_id, timeout=60) == "rescued"
     assert scalar(db_config, "SELECT status FROM peon WHERE id = 'standin-victim'") == "OFFLINE"
-    runners = {r.last_run_by for r in query(db_config, "SELECT last_run_by FROM maintenance")}
-    assert runners <= {"standin-a", "standin-b"}, runners
+    # Peons ran every job (the victim too, while it lived); its death was noticed by a
+    # survivor, under the lease.
+    runners = dict(query(db_config, "SELECT name, last_run_by FROM maintenance"))
+    assert set(runners.values()) <= {"standin-victim", "standin-a", "standin-b"}, runners
+    wait_for(
+        lambda: (
+            scalar(db_config, "SELECT last_run_by FROM maintenance WHERE name = 'check_dead_peons'")
+            in {"standin-a", "standin-b"}
+        ),
+        30,
+    )
     assert all(
         r.last_event_at is None for r in query(db_config, "SELECT last_event_at FROM maintenance")
     )

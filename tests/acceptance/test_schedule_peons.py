@@ -34,14 +34,15 @@ def test_three_peons_fire_each_tick_once(db_config: DBConfig, peons: PeonFactory
     logs = lambda: "\n".join(p.log() for p in started)  # noqa: E731
 
     wait_for(lambda: len(_ticks(db_config, SCHEDULE)) >= 10, 60, message=logs)
-    for peon in started:
-        peon.kill()
-    ticks = _ticks(db_config, SCHEDULE)
+    # the first ten ticks' tasks run while the peons still live
     wait_for(
         lambda: all(t.status == "SUCCESS" for t in _ticks(db_config, SCHEDULE)[:10]),
         30,
         message=logs,
     )
+    for peon in started:
+        peon.kill()
+    ticks = _ticks(db_config, SCHEDULE)
 
     tasks = query(
         db_config, "SELECT id FROM bountyboard WHERE task_name = :n", {"n": "wct-every-second"}
