@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from loguru import logger
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from workcraft import store
@@ -199,16 +200,7 @@ class Peon:
             with connect(self.cfg) as conn:
                 existing = store.get_peon(conn, self.id)
                 self._check_identity(existing)
-                store.register_peon(
-                    conn,
-                    worker_id=self.id,
-                    queues_json=json.dumps(list(self.options.queues)),
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    concurrency=self.capacity,
-                    pool=self.options.pool,
-                    version=package_version(),
-                )
+                self._write_peon_row(conn)
                 # Anything still RUNNING under this id belongs to a previous incarnation
                 # that died (we passed the identity check): free it now, not after the
                 # dead-peon timeout.
@@ -219,6 +211,18 @@ class Peon:
                     )
 
         retry_transient(register, what="register peon", deadline=None)
+
+    def _write_peon_row(self, conn: Connection) -> None:
+        store.register_peon(
+            conn,
+            worker_id=self.id,
+            queues_json=json.dumps(list(self.options.queues)),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            concurrency=self.capacity,
+            pool=self.options.pool,
+            version=package_version(),
+        )
 
     def _check_identity(self, existing: store.PeonRow | None) -> None:
         if existing is None or existing.status == "OFFLINE":
@@ -405,16 +409,7 @@ class Peon:
                         "re-registering",
                         self.settings.dead_peon_timeout,
                     )
-                    store.register_peon(
-                        conn,
-                        worker_id=self.id,
-                        queues_json=json.dumps(list(self.options.queues)),
-                        host=socket.gethostname(),
-                        pid=os.getpid(),
-                        concurrency=self.capacity,
-                        pool=self.options.pool,
-                        version=package_version(),
-                    )
+                    self._write_peon_row(conn)
                     store.heartbeat(conn, self.id, str(status), None)
                 # Only while something runs: an idle peon costs the database one
                 # statement per heartbeat.
