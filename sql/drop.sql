@@ -3,9 +3,11 @@
 DROP EVENT IF EXISTS wc_check_dead_peons;
 DROP EVENT IF EXISTS wc_self_correct_tasks;
 DROP EVENT IF EXISTS wc_reopen_failed_tasks;
+DROP EVENT IF EXISTS wc_purge_history;
 DROP PROCEDURE IF EXISTS wc_check_dead_peons_v1;
 DROP PROCEDURE IF EXISTS wc_self_correct_tasks_v1;
 DROP PROCEDURE IF EXISTS wc_reopen_failed_tasks_v1;
+DROP PROCEDURE IF EXISTS wc_purge_history_v1;
 DROP TABLE IF EXISTS schedule_tick;
 DROP TABLE IF EXISTS schedule;
 DROP TABLE IF EXISTS queue_state;

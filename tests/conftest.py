@@ -248,6 +248,7 @@ def test_settings() -> Settings:
         reopen_failed_interval=1,
         dead_peon_timeout=2,
         check_dead_peon_interval=1,
+        purge_interval=1,
         max_peon_deaths_per_task=5,
     )
 

@@ -221,6 +221,15 @@ class Settings:
     check_dead_peon_interval: float = field(
         default=10.0, metadata={"key": "DB_SETUP_CHECK_DEAD_WORKER_INTERVAL", "min": 1.0}
     )
+    retention_success_days: float = field(
+        default=0.0, metadata={"key": "DB_SETUP_RETENTION_SUCCESS_DAYS", "min": 0.0}
+    )
+    retention_failure_days: float = field(
+        default=0.0, metadata={"key": "DB_SETUP_RETENTION_FAILURE_DAYS", "min": 0.0}
+    )
+    purge_interval: float = field(
+        default=60.0, metadata={"key": "DB_SETUP_RUN_PURGE_HISTORY_INTERVAL", "min": 1.0}
+    )
     max_peon_deaths_per_task: int = field(
         default=5, metadata={"key": "DB_SETUP_MAX_PEON_DEATHS_PER_TASK", "min": 1}
     )

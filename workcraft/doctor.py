@@ -26,11 +26,17 @@ __all__ = ["Check", "run_checks"]
 Outcome = Literal["ok", "warn", "fail"]
 
 TABLES = ("bountyboard", "peon", "logs", "maintenance", "workcraft_schema")
-PROCEDURES = ("wc_check_dead_peons_v1", "wc_self_correct_tasks_v1", "wc_reopen_failed_tasks_v1")
+PROCEDURES = (
+    "wc_check_dead_peons_v1",
+    "wc_self_correct_tasks_v1",
+    "wc_reopen_failed_tasks_v1",
+    "wc_purge_history_v1",
+)
 EVENTS = {
     "wc_check_dead_peons": ("check_dead_peons", "check_dead_peon_interval_s"),
     "wc_self_correct_tasks": ("self_correct_tasks", "self_correct_interval_s"),
     "wc_reopen_failed_tasks": ("reopen_failed_tasks", "reopen_failed_interval_s"),
+    "wc_purge_history": ("purge_history", "purge_interval_s"),
 }
 RUNTIME_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE")
 SETUP_PRIVILEGES = ("CREATE", "ALTER", "DROP", "INDEX", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT")

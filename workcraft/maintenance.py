@@ -44,6 +44,7 @@ def jobs_for(settings: Settings) -> list[MaintenanceJob]:
         MaintenanceJob(
             "reopen_failed_tasks", "wc_reopen_failed_tasks_v1", settings.reopen_failed_interval
         ),
+        MaintenanceJob("purge_history", "wc_purge_history_v1", settings.purge_interval),
     ]
 
 

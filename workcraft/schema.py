@@ -32,6 +32,9 @@ __all__ = [
 _SETUP_LOCK_TIMEOUT_SECONDS = 60
 _NO_PRIVILEGE = {1044, 1045, 1142, 1227, 1370}
 _SCHEDULER_STATEMENT = "SET GLOBAL event_scheduler = ON;"
+# Rows a purge deletes per status and tick: small enough that no tick holds its locks
+# for long, large enough to keep up with thousands of tasks a second.
+_PURGE_BATCH = 5000
 
 
 class SchemaError(RuntimeError):
@@ -73,6 +76,10 @@ def routine_values(settings: Settings) -> dict[str, int | float]:
         "check_dead_peon_interval_s": max(1, math.ceil(settings.check_dead_peon_interval)),
         "self_correct_interval_s": max(1, math.ceil(settings.self_correct_interval)),
         "reopen_failed_interval_s": max(1, math.ceil(settings.reopen_failed_interval)),
+        "purge_interval_s": max(1, math.ceil(settings.purge_interval)),
+        "retention_success_us": round(settings.retention_success_days * 86_400e6),
+        "retention_failure_us": round(settings.retention_failure_days * 86_400e6),
+        "purge_batch": _PURGE_BATCH,
     }
 
 

@@ -137,7 +137,12 @@ def call_procedure(conn: Connection, name: str, caller: str = "manual") -> None:
 
 
 _MAINTENANCE_PROCEDURES = frozenset(
-    {"wc_check_dead_peons_v1", "wc_self_correct_tasks_v1", "wc_reopen_failed_tasks_v1"}
+    {
+        "wc_check_dead_peons_v1",
+        "wc_self_correct_tasks_v1",
+        "wc_reopen_failed_tasks_v1",
+        "wc_purge_history_v1",
+    }
 )
 
 

@@ -46,3 +46,16 @@ CREATE EVENT wc_reopen_failed_tasks
             DO RELEASE_LOCK(CONCAT(DATABASE(), '.wc_reopen_failed_tasks'));
         END IF;
     END$$
+DROP EVENT IF EXISTS wc_purge_history$$
+CREATE EVENT wc_purge_history
+    ON SCHEDULE EVERY {{ purge_interval_s }} SECOND
+    ON COMPLETION PRESERVE ENABLE
+    COMMENT 'workcraft: delete finished tasks past their retention, in bounded batches'
+    DO BEGIN
+        IF GET_LOCK(CONCAT(DATABASE(), '.wc_purge_history'), 0) = 1 THEN
+            SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
+            SET SESSION innodb_lock_wait_timeout = 5;
+            CALL wc_purge_history_v1('event');
+            DO RELEASE_LOCK(CONCAT(DATABASE(), '.wc_purge_history'));
+        END IF;
+    END$$

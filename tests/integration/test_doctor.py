@@ -19,6 +19,7 @@ EXPECTED_CHECKS = [
     "event wc_check_dead_peons",
     "event wc_self_correct_tasks",
     "event wc_reopen_failed_tasks",
+    "event wc_purge_history",
     "privileges (peons, apps)",
     "privileges (setup)",
 ]

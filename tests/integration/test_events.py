@@ -22,8 +22,13 @@ from workcraft.config import DBConfig, Settings
 from workcraft.schema import setup_database
 
 EVENT_TIMEOUT = 20.0
-EVENTS = ("wc_check_dead_peons", "wc_self_correct_tasks", "wc_reopen_failed_tasks")
-JOBS = ("check_dead_peons", "self_correct_tasks", "reopen_failed_tasks")
+EVENTS = (
+    "wc_check_dead_peons",
+    "wc_self_correct_tasks",
+    "wc_reopen_failed_tasks",
+    "wc_purge_history",
+)
+JOBS = ("check_dead_peons", "self_correct_tasks", "reopen_failed_tasks", "purge_history")
 
 
 def _name(kind: str) -> str:

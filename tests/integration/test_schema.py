@@ -96,6 +96,7 @@ def test_setup_creates_everything_on_an_empty_database(
             "wc_check_dead_peons",
             "wc_self_correct_tasks",
             "wc_reopen_failed_tasks",
+            "wc_purge_history",
         }
         assert {e.interval_seconds for e in store.events(conn)} == {1}
     recorded = query(empty_database, "SELECT version, name, package_version FROM workcraft_schema")
@@ -144,7 +145,7 @@ def test_drop_tables_rebuilds_from_scratch(
     assert scalar(empty_database, "SELECT COUNT(*) FROM bountyboard") == 0
     assert scalar(empty_database, "SELECT COUNT(*) FROM peon") == 0
     assert scalar(empty_database, "SELECT MAX(version) FROM workcraft_schema") == latest_version()
-    assert scalar(empty_database, "SELECT COUNT(*) FROM maintenance") == 3
+    assert scalar(empty_database, "SELECT COUNT(*) FROM maintenance") == 4
 
 
 def test_drop_tables_leaves_other_tables_alone(
@@ -283,6 +284,7 @@ def test_setup_settings_are_baked_into_the_events(
         "wc_check_dead_peons": 7,
         "wc_self_correct_tasks": 10,
         "wc_reopen_failed_tasks": 3,
+        "wc_purge_history": 60,
     }
     # re-running with other settings re-creates the events with the new values
     setup_database(empty_database, Settings(check_dead_peon_interval=2))
