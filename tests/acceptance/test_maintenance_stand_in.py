@@ -10,7 +10,12 @@ from tests.peons import PeonFactory
 from workcraft import Workcraft, doctor
 from workcraft.config import DBConfig, Settings
 
-EVENTS = ("wc_check_dead_peons", "wc_self_correct_tasks", "wc_reopen_failed_tasks")
+EVENTS = (
+    "wc_check_dead_peons",
+    "wc_self_correct_tasks",
+    "wc_reopen_failed_tasks",
+    "wc_purge_history",
+)
 
 
 def _disable_events(cfg: DBConfig) -> None:

@@ -27,7 +27,12 @@ from workcraft.schema import SchemaError, setup_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_GRANTS = "SELECT, INSERT, UPDATE, DELETE, EXECUTE"
-EVENTS = ("wc_check_dead_peons", "wc_self_correct_tasks", "wc_reopen_failed_tasks")
+EVENTS = (
+    "wc_check_dead_peons",
+    "wc_self_correct_tasks",
+    "wc_reopen_failed_tasks",
+    "wc_purge_history",
+)
 WORKCRAFT_TABLES = {"bountyboard", "peon", "logs", "maintenance", "workcraft_schema"}
 
 
