@@ -37,6 +37,7 @@ __all__ = [
     "unique_database_name",
     "wait_for",
     "wk_env",
+    "write_dotenv",
 ]
 
 T = TypeVar("T")
@@ -247,3 +248,16 @@ def run_cli(
         check=False,
     )
     return CliResult(proc)
+
+
+def write_dotenv(cfg: DBConfig, folder: Path) -> None:
+    """A `.env` in ``folder`` as the original README shows it, for ``cfg``."""
+    (folder / ".env").write_text(
+        f'WK_DB_HOST="{cfg.host}"\n'
+        f"WK_DB_PORT={cfg.port}\n"
+        f'WK_DB_USER="{cfg.user}"\n'
+        f'WK_DB_PASS="{cfg.password}"\n'
+        f'WK_DB_NAME="{cfg.database}"\n'
+        "WK_DB_USE_SSL=\n"
+        "WK_DB_SSL_PATH=\n"
+    )

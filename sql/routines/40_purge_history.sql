@@ -21,6 +21,9 @@ BEGIN
     END IF;
 
     IF {{ retention_failure_us }} > 0 THEN
+        -- One DELETE per status, not one with status IN (...): each walks its own
+        -- (status, finished_at) range oldest first, where an IN list would sort every
+        -- old row of all four statuses to find the oldest batch.
         DELETE FROM bountyboard
          WHERE status = 'FAILURE' AND retryable IS NULL
            AND finished_at < NOW(6) - INTERVAL {{ retention_failure_us }} MICROSECOND

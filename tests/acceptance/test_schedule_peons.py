@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import query, wait_for
+from tests.helpers import query, wait_for, write_dotenv
 from tests.peons import PeonFactory
 from workcraft.config import DBConfig, Settings
 
@@ -58,13 +58,7 @@ def test_the_periodic_example_runs(
     db_config: DBConfig, test_settings: Settings, tmp_path: Path
 ) -> None:
     shutil.copy(EXAMPLE, tmp_path / "periodic.py")
-    (tmp_path / ".env").write_text(
-        f'WK_DB_HOST="{db_config.host}"\n'
-        f"WK_DB_PORT={db_config.port}\n"
-        f'WK_DB_USER="{db_config.user}"\n'
-        f'WK_DB_PASS="{db_config.password}"\n'
-        f'WK_DB_NAME="{db_config.database}"\n'
-    )
+    write_dotenv(db_config, tmp_path)
     (tmp_path / "workcraft.config.json").write_text(json.dumps(test_settings.to_json_dict()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WK_")}
 

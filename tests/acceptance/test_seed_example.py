@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import query, run_cli, wait_for
+from tests.helpers import query, run_cli, wait_for, write_dotenv
 from tests.peons import PeonProcess
 from workcraft.config import DBConfig, Settings
 
@@ -26,15 +26,7 @@ def test_seed_readme_example_runs_as_written(
     db_config: DBConfig, test_settings: Settings, tmp_path: Path
 ) -> None:
     shutil.copy(EXAMPLE, tmp_path / "example.py")
-    (tmp_path / ".env").write_text(
-        f'WK_DB_HOST="{db_config.host}"\n'
-        f"WK_DB_PORT={db_config.port}\n"
-        f'WK_DB_USER="{db_config.user}"\n'
-        f'WK_DB_PASS="{db_config.password}"\n'
-        f'WK_DB_NAME="{db_config.database}"\n'
-        "WK_DB_USE_SSL=\n"
-        "WK_DB_SSL_PATH=\n"
-    )
+    write_dotenv(db_config, tmp_path)
     (tmp_path / "workcraft.config.json").write_text(json.dumps(test_settings.to_json_dict()))
     env = _seed_env()
 
