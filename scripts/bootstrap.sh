@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System prerequisites for `make install`: a MariaDB/MySQL server binary (for the private
-# dev/test database) and a Python >= 3.11 that can create virtualenvs.
+# dev/test database), a Python >= 3.11 that can create virtualenvs, and chromium (for
+# the dashboard's browser tests).
 #
 # Idempotent and quiet when everything is present. Installs missing Debian packages
 # with apt-get when run as root; otherwise prints the exact command and fails.
@@ -47,6 +48,10 @@ fi
 
 # --- Database server ----------------------------------------------------------------
 have_server || packages+=(mariadb-server)
+
+# --- Browser for the dashboard's browser tests (Playwright drives Debian's chromium;
+# its own browser download does not work offline) ------------------------------------
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 
 [ "${#packages[@]}" -eq 0 ] && exit 0
 

@@ -1,5 +1,8 @@
 -- Everything setup_database_tables --drop_tables=True removes before rebuilding.
 -- Only workcraft's own objects are named: a shared database keeps everything else.
+DROP VIEW IF EXISTS wc_queue_stats;
+DROP VIEW IF EXISTS wc_live_peons;
+DROP VIEW IF EXISTS wc_recent_failures;
 DROP EVENT IF EXISTS wc_check_dead_peons;
 DROP EVENT IF EXISTS wc_self_correct_tasks;
 DROP EVENT IF EXISTS wc_reopen_failed_tasks;

@@ -241,6 +241,9 @@ def test_settings() -> Settings:
     return Settings(
         peon_heartbeat_interval=0.2,
         polling_interval=0.05,
+        # Wake-up hints stay on, as in production: the suite runs on the fast path,
+        # and anything that waits for a poll instead of a hint waits visibly longer.
+        fallback_polling_interval=0.5,
         peon_shutdown_grace_seconds=5,
         backoff_multiplier_seconds=0.2,
         backoff_max_seconds=1,

@@ -9,7 +9,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 task_id = app.send_task_sync("add", [1, 2])
-app.get_result(task_id, timeout=30)  # -> 3, once a peon ran it
+app.get_result_sync(task_id, timeout=30)  # -> 3, once a peon ran it
 """
 
 from loguru import logger
@@ -19,6 +19,7 @@ from workcraft.context import TaskContext, current_task
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import DatabaseError
 from workcraft.errors import ResultTimeout, TaskFailed, WorkcraftError
+from workcraft.handle import TaskHandle
 from workcraft.models import PeonStatus, Task, TaskStatus
 from workcraft.schedule import Schedule
 from workcraft.schema import SchemaError, setup_database
@@ -40,6 +41,7 @@ __all__ = [
     "Task",
     "TaskContext",
     "TaskFailed",
+    "TaskHandle",
     "TaskStatus",
     "Workcraft",
     "WorkcraftError",

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import fire
 from loguru import logger
 
-from workcraft import devdb, doctor, schema
+from workcraft import dashboard, devdb, doctor, metrics, overview, schema, terminal
 from workcraft.config import ConfigError, DBConfig, get_db_config, load_settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import DatabaseError
 from workcraft.loader import LoadError, load_workcraft
 from workcraft.log import configure_logging
 from workcraft.peon import Peon, PeonIdInUse, PeonOptions
+from workcraft.reload import child_argv, run_with_reload, watched_roots
 from workcraft.tables import format_table
 
 __all__ = ["CLI", "main"]
+
+T = TypeVar("T")
 
 _LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 _USER_ERRORS = (
@@ -178,6 +183,7 @@ class CLI:
         pool: str = "thread",
         log_level: str = "INFO",
         log_json: bool = False,
+        reload: bool = False,
         db_host: str = "127.0.0.1",
         db_port: int = 3306,
         db_user: str = "root",
@@ -193,6 +199,7 @@ class CLI:
         listed first are served first. --concurrency: task slots (default: CPUs + 4
         threads, or one process per CPU with --pool=process). First SIGTERM/SIGINT
         finishes running tasks (DB_PEON_SHUTDOWN_GRACE_SECONDS), a second stops now.
+        --reload (development only): restart the peon whenever a source file changes.
         """
         if str(log_level).upper() not in _LOG_LEVELS:
             raise ConfigError(
@@ -205,6 +212,16 @@ class CLI:
                 f"--concurrency must be a whole number of task slots, got {concurrency!r}"
             ) from None
         configure_logging(log_level, json=bool(log_json), component="peon")
+        if reload:
+            settings = load_settings()
+            argv = child_argv(sys.argv[1:], str(worker_id or uuid.uuid4()))
+            sys.exit(
+                run_with_reload(
+                    argv,
+                    watched_roots(workcraft_path),
+                    grace=settings.peon_shutdown_grace_seconds,
+                )
+            )
         cfg = _db_config(
             read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
         )
@@ -228,6 +245,7 @@ class CLI:
     @staticmethod
     def cancel(
         task_id: str,
+        json: bool = False,
         db_host: str = "127.0.0.1",
         db_port: int = 3306,
         db_user: str = "root",
@@ -241,11 +259,13 @@ class CLI:
         app = _client(
             read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
         )
-        print(f"{task_id}: {app.cancel(str(task_id))}")
+        outcome = app.cancel(str(task_id))
+        _say(json, f"{task_id}: {outcome}", {"task_id": str(task_id), "outcome": outcome})
 
     @staticmethod
     def pause(
         queue: str,
+        json: bool = False,
         db_host: str = "127.0.0.1",
         db_port: int = 3306,
         db_user: str = "root",
@@ -260,11 +280,17 @@ class CLI:
             read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
         )
         app.pause_queue(str(queue))
-        print(f"paused {queue}; paused queues: {', '.join(app.paused_queues())}")
+        paused = app.paused_queues()
+        _say(
+            json,
+            f"paused {queue}; paused queues: {', '.join(paused)}",
+            {"queue": str(queue), "paused": True, "paused_queues": paused},
+        )
 
     @staticmethod
     def resume(
         queue: str,
+        json: bool = False,
         db_host: str = "127.0.0.1",
         db_port: int = 3306,
         db_user: str = "root",
@@ -279,7 +305,265 @@ class CLI:
             read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
         )
         app.resume_queue(str(queue))
-        print(f"resumed {queue}; paused queues: {', '.join(app.paused_queues()) or 'none'}")
+        paused = app.paused_queues()
+        _say(
+            json,
+            f"resumed {queue}; paused queues: {', '.join(paused) or 'none'}",
+            {"queue": str(queue), "paused": False, "paused_queues": paused},
+        )
+
+    # ------------------------------------------------- watching: see README "Watching it"
+
+    @staticmethod
+    def status(
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Tasks per queue and status, how long the oldest due PENDING task has waited,
+        and which queues are paused. --json for machine-readable output."""
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        _show(json, overview.read(cfg, overview.queue_stats), terminal.queue_table)
+
+    @staticmethod
+    def tasks(
+        queue: str | None = None,
+        status: str | None = None,
+        name: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Tasks, newest first, a page at a time; the last line gives --cursor for the
+        next page. --since/--until bound created_at: an ISO time (the database's clock,
+        as shown) or a duration ago (45s, 30m, 12h, 7d)."""
+        flt = overview.TaskFilter(
+            queue=queue,
+            status=status,
+            name=name,
+            since=overview.parse_time(since) if since is not None else None,
+            until=overview.parse_time(until) if until is not None else None,
+        )
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        page = overview.read(cfg, lambda c: overview.list_tasks(c, flt, cursor=cursor, limit=limit))
+        _show(json, page, terminal.task_table)
+
+    @staticmethod
+    def task(
+        task_id: str,
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Everything about TASK_ID: arguments, result, timings, traceback, attempts."""
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        detail = overview.read(cfg, lambda c: overview.task_detail(c, str(task_id)))
+        if detail is None:
+            raise overview.FilterError(f"no task has id {task_id!r}")
+        _show(json, detail, terminal.task_text)
+
+    @staticmethod
+    def peons(
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Every peon: host, pid, status, heartbeat age, queues, current task. "late": no
+        heartbeat for two intervals; "dead": none within the dead-peon timeout."""
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        settings = load_settings()
+        _show(json, overview.read(cfg, lambda c: overview.peons(c, settings)), terminal.peon_table)
+
+    @staticmethod
+    def schedules(
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Every periodic schedule: its timing, next run (UTC) and last tick."""
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        _show(json, overview.read(cfg, overview.schedules), terminal.schedule_table)
+
+    @staticmethod
+    def retry(
+        task_id: str,
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Run TASK_ID again now: one that ended FAILURE, INVALID, CANCELLED or EXPIRED
+        goes back to PENDING, keeping its attempts and last error."""
+        app = _client(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        outcome = app.retry(str(task_id))
+        if outcome == "unknown":
+            raise overview.FilterError(f"no task has id {task_id!r}")
+        if outcome == "refused: unique_key":
+            raise overview.FilterError(
+                f"{task_id}: not requeued: another live task holds its unique_key"
+            )
+        if outcome != "requeued":
+            raise overview.FilterError(
+                f"{task_id}: not requeued: it is {outcome.partition(': ')[2]}; only "
+                f"{', '.join(s for s in overview.FINISHED_STATUSES if s != 'SUCCESS')} "
+                "tasks can be retried"
+            )
+        _say(json, f"{task_id}: requeued", {"task_id": str(task_id), "outcome": outcome})
+
+    @staticmethod
+    def purge(
+        older_than: str,
+        status: str | None = None,
+        yes: bool = False,
+        json: bool = False,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Delete finished tasks (and their attempts) that finished more than OLDER_THAN
+        ago (7d, 12h, 30m or seconds). --status: some of SUCCESS, FAILURE, INVALID,
+        CANCELLED, EXPIRED (comma-separated; default all). Asks first on a terminal;
+        --yes skips the question, and is required when stdin is not a terminal."""
+        statuses = overview.finished_statuses(status)
+        age = overview.parse_duration(older_than)
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError(
+                    "purge deletes tasks for good: pass --yes (stdin is not a terminal to ask on)"
+                )
+            counts = overview.read(cfg, lambda c: overview.count_purgeable(c, age, statuses))
+            if not sum(counts.values()):
+                _say(json, "nothing to purge", {"deleted": 0})
+                return
+            which = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+            answer = input(f"delete {which} tasks finished more than {older_than} ago? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                sys.exit(1)
+        deleted = Workcraft(cfg).purge(age, statuses)
+        _say(json, f"deleted {deleted} tasks", {"deleted": deleted})
+
+    @staticmethod
+    def metrics(
+        window_minutes: float = metrics.DEFAULT_WINDOW_MINUTES,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Print Prometheus metrics (text format 0.0.4), e.g. for node_exporter's textfile
+        collector. Durations cover tasks finished in the last --window_minutes."""
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        settings = load_settings()
+        text = overview.read(
+            cfg,
+            lambda c: metrics.render_prometheus(c, settings, window_minutes=window_minutes),
+        )
+        sys.stdout.write(text)
+
+    @staticmethod
+    def dashboard(
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        actions: bool = False,
+        token: str | None = None,
+        refresh: float = 5.0,
+        db_host: str = "127.0.0.1",
+        db_port: int = 3306,
+        db_user: str = "root",
+        db_name: str = "workcraft",
+        db_password: str | None = None,
+        db_use_ssl: bool = False,
+        db_ssl_path: str | None = None,
+        read_from_env: bool = True,
+    ) -> None:
+        """Serve the web dashboard (needs: pip install 'workcraft[dashboard]').
+
+        Read-only, on 127.0.0.1, unless told otherwise. --actions=True allows retry,
+        cancel and pause/resume, each with the token from WK_DASHBOARD_TOKEN (or
+        --token); started from a terminal without one, a token is generated and printed
+        once. --port=0 takes a free port. --refresh: seconds between page updates.
+        """
+        configure_logging("INFO", component="dashboard")
+        cfg = _db_config(
+            read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
+        )
+        dashboard.serve(
+            cfg,
+            load_settings(),
+            host=host,
+            port=port,
+            actions=actions,
+            token=token,
+            refresh_seconds=refresh,
+            interactive=sys.stdout.isatty(),
+            announce=lambda line: print(line, flush=True),
+        )
 
 
 def _client(
@@ -297,6 +581,17 @@ def _client(
             read_from_env, db_host, db_port, db_user, db_name, db_password, db_use_ssl, db_ssl_path
         )
     )
+
+
+def _show(as_json: bool, value: T, render: Callable[[T, terminal.Painter], str]) -> None:
+    if as_json:
+        print(terminal.to_json(value))
+    else:
+        print(render(value, terminal.Painter(terminal.use_colour(sys.stdout))))
+
+
+def _say(as_json: bool, line: str, data: dict[str, Any]) -> None:
+    print(terminal.to_json(data) if as_json else line)
 
 
 def _queue_list(queues: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -322,10 +617,18 @@ _TEXT_FLAGS = frozenset(
         "log_level",
         "task_id",
         "queue",
+        "host",
+        "token",
+        "status",
+        "name",
+        "since",
+        "until",
+        "cursor",
+        "older_than",
     }
 )
 # Commands whose first positional argument is a name or an id (text, like the flags).
-_TEXT_POSITIONAL = frozenset({"cancel", "pause", "resume"})
+_TEXT_POSITIONAL = frozenset({"cancel", "pause", "resume", "task", "retry", "purge"})
 
 
 def _quote_text_flags(argv: list[str]) -> list[str]:

@@ -196,6 +196,15 @@ class Settings:
     polling_interval: float = field(
         default=1.0, metadata={"key": "DB_POLLING_INTERVAL", "min": 0.01}
     )
+    # With wake-up hints on, an idle peon polls this seldom: the hints bring new work at
+    # once, and this poll only catches a hint that was lost.
+    fallback_polling_interval: float = field(
+        default=5.0, metadata={"key": "DB_PEON_FALLBACK_POLLING_INTERVAL", "min": 0.01}
+    )
+    wake_hints: bool = field(default=True, metadata={"key": "DB_PEON_WAKE_HINTS"})
+    # Where a peon listens for hints, as senders should reach it: "" (the address this
+    # host uses to reach the database, any free port), "HOST", or "HOST:PORT".
+    wake_address: str = field(default="", metadata={"key": "DB_PEON_WAKE_ADDRESS"})
     peon_shutdown_grace_seconds: float = field(
         default=30.0, metadata={"key": "DB_PEON_SHUTDOWN_GRACE_SECONDS", "min": 0.0}
     )
@@ -258,14 +267,26 @@ class Settings:
         by_name = {f.name: f for f in fields(cls)}
         for key, value in data.items():
             spec = by_name[keys[key]]
-            values[spec.name] = _check_setting(source, key, value, spec.type, spec.metadata["min"])
+            values[spec.name] = _check_setting(
+                source, key, value, spec.type, spec.metadata.get("min", 0)
+            )
         return cls(**values)
 
-    def to_json_dict(self) -> dict[str, float | int]:
+    def to_json_dict(self) -> dict[str, float | int | bool | str]:
         return {f.metadata["key"]: getattr(self, f.name) for f in fields(self)}
 
 
-def _check_setting(source: str, key: str, value: Any, kind: Any, minimum: float) -> float | int:
+def _check_setting(
+    source: str, key: str, value: Any, kind: Any, minimum: float
+) -> float | int | bool | str:
+    if kind in (bool, "bool"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+        return value
+    if kind in (str, "str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
+        return value
     wants_int = kind in (int, "int")
     if isinstance(value, bool) or not isinstance(value, int | float):
         expected = "a whole number" if wants_int else "a number of seconds"

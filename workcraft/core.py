@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeGuard, TypeVar, cast
 
 from loguru import logger
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from workcraft import store
 from workcraft.config import DBConfig, get_db_config
 from workcraft.db import connect, error_code, retry_transient
 from workcraft.errors import ResultTimeout, TaskFailed
+from workcraft.handle import TaskHandle, unwrap
 from workcraft.models import NewTask, Task, TaskOptions, TaskStatus
+from workcraft.overview import finished_statuses, parse_duration
 from workcraft.payload import (
     DEFAULT_MAX_BYTES,
     check_name,
@@ -30,11 +33,18 @@ from workcraft.payload import (
     decode_result,
     encode_payload,
 )
+from workcraft.wakeup import Hinter
+
+if TYPE_CHECKING:
+    # The async client's modules load on first use: a peon never needs them, and
+    # SQLAlchemy's asyncio layer alone costs a peon some 8 MiB.
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
 DEFAULT_QUEUE = "DEFAULT"
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 R = TypeVar("R")
 _DUPLICATE_KEY = 1062
 _DEFAULT_RETRY_LIMIT = 3
@@ -70,14 +80,18 @@ def new_task_id() -> str:
         | 0x2 << 62  # RFC 4122 variant
         | (counter & ((1 << 62) - 1))
     )
-    return str(uuid.UUID(int=value))
+    # What str(uuid.UUID(int=value)) gives, without its checks: ids are made by the
+    # thousand in bulk sends.
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Workcraft:
     """A registry of tasks and handlers, and the client that sends and reads tasks.
 
-    The same instance serves the app (``send_task_sync``, ``get_result``) and the
-    peon (``python -m workcraft peon --workcraft_path=module.instance``).
+    The same instance serves the app (``send_task_sync``, ``get_result_sync``, and
+    their async twins ``send_task``, ``get_result``) and the peon
+    (``python -m workcraft peon --workcraft_path=module.instance``).
     """
 
     def __init__(
@@ -88,6 +102,8 @@ class Workcraft:
         self.max_payload_bytes = max_payload_bytes
         self.tasks: dict[str, Callable[..., Any]] = {}
         self.task_options: dict[str, TaskOptions] = {}
+        self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
+        self._hinter = Hinter()
         self.setup_handler_fn: Callable[[], Any] | None = None
         self.prerun_handler_fn: Callable[..., Any] | None = None
         self.postrun_handler_fn: Callable[..., Any] | None = None
@@ -116,8 +132,11 @@ class Workcraft:
         timeout: float | None = None,
         expires: float | timedelta | None = None,
         delete_on_success: bool | None = None,
-    ) -> Callable[[F], F]:
+    ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]:
         """Register a function (sync or ``async def``) as the task ``name``.
+
+        Returns a :class:`~workcraft.handle.TaskHandle`: still callable as the
+        function, plus ``.send(...)``, ``await .launch(...)`` and ``.options(...)``.
 
         The keyword options are this task's defaults for every send (a send's own
         arguments win) and its retry policy: ``retry_on`` limits retries to those
@@ -140,13 +159,14 @@ class Workcraft:
             delete_on_success=delete_on_success,
         )
 
-        def decorator(func: F) -> F:
+        def decorator(func: Callable[P, R]) -> TaskHandle[P, R]:
+            func = unwrap(func)
             task_name = check_name("task", name or func.__name__)
             if task_name in self.tasks and self.tasks[task_name] is not func:
                 raise ValueError(f"task name {task_name!r} is already registered")
             self.tasks[task_name] = func
             self.task_options[task_name] = options
-            return func
+            return TaskHandle(self, task_name, func)
 
         return decorator
 
@@ -267,7 +287,9 @@ class Workcraft:
         )
         if connection is not None:
             conn = connection.connection() if isinstance(connection, Session) else connection
-            return _insert_one(conn, row)
+            task_id = _write_one(conn, row, self._hinter)
+            _wake_after_commit(connection, _due([row]), self._hinter)
+            return task_id
         cfg = self._db(db_config)
         attempts = 0
 
@@ -276,7 +298,7 @@ class Workcraft:
             attempts += 1
             try:
                 with connect(cfg) as conn:
-                    return _insert_one(conn, row)
+                    return _write_one(conn, row, self._hinter)
             except IntegrityError as exc:
                 # The id is ours: a duplicate on a retry means the first try committed
                 # before the connection broke, so the task is already queued once.
@@ -285,6 +307,70 @@ class Workcraft:
                 raise
 
         task_id = retry_transient(insert, what=f"send {task_name}")
+        self._hinter.hint(_due([row]))
+        logger.debug("sent {} {} to queue {}", task_name, task_id, row.queue)
+        return task_id
+
+    async def send_task(
+        self,
+        task_name: str,
+        task_args: Sequence[Any] | None = None,
+        task_kwargs: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        retry_on_failure: bool | None = None,
+        retry_limit: int | None = None,
+        db_config: DBConfig | None = None,
+        *,
+        priority: int | None = None,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        expires: float | timedelta | datetime | None = None,
+        timeout: float | None = None,
+        unique_key: str | None = None,
+        delete_on_success: bool | None = None,
+        connection: AsyncConnection | AsyncSession | None = None,
+    ) -> str:
+        """:meth:`send_task_sync` for async code, through the async driver (aiomysql).
+
+        ``connection``: your own ``AsyncConnection`` or ``AsyncSession``; the row is
+        written in your transaction.
+        """
+        row = self._new_task(
+            task_name,
+            task_args,
+            task_kwargs,
+            queue,
+            retry_on_failure,
+            retry_limit,
+            priority,
+            delay,
+            run_at,
+            expires,
+            timeout,
+            unique_key,
+            delete_on_success,
+        )
+        if connection is not None:
+            conn = await _async_connection(connection)
+            task_id = await conn.run_sync(_write_one, row, self._hinter)
+            _wake_after_commit(_sync_target(connection), _due([row]), self._hinter)
+            return task_id
+        cfg = self._db(db_config)
+        attempts = 0
+
+        async def insert() -> str:
+            nonlocal attempts
+            attempts += 1
+            try:
+                async with db_async().connect_async(cfg) as conn:
+                    return await conn.run_sync(_write_one, row, self._hinter)
+            except IntegrityError as exc:
+                if attempts > 1 and _duplicate_id(exc):  # as in send_task_sync
+                    return row.id
+                raise
+
+        task_id = await db_async().retry_transient_async(insert, what=f"send {task_name}")
+        self._hinter.hint(_due([row]))
         logger.debug("sent {} {} to queue {}", task_name, task_id, row.queue)
         return task_id
 
@@ -301,6 +387,46 @@ class Workcraft:
         e.g. ``{"task_name": "add", "task_args": [1, 2], "priority": 5}``). All are
         checked first; then they are inserted in batches, in one transaction.
         """
+        rows = self._new_tasks(tasks, "send_tasks_sync")
+        if connection is not None:
+            conn = connection.connection() if isinstance(connection, Session) else connection
+            _write_many(conn, rows, self._hinter, False)
+            _wake_after_commit(connection, _due(rows), self._hinter)
+            return [r.id for r in rows]
+
+        def insert() -> None:
+            with connect(self._db(db_config)) as conn:
+                _write_many(conn, rows, self._hinter, True)
+
+        retry_transient(insert, what="send tasks")
+        self._hinter.hint(_due(rows))
+        return [r.id for r in rows]
+
+    async def send_tasks(
+        self,
+        tasks: Iterable[Mapping[str, Any]],
+        db_config: DBConfig | None = None,
+        *,
+        connection: AsyncConnection | AsyncSession | None = None,
+    ) -> list[str]:
+        """:meth:`send_tasks_sync` for async code."""
+        rows = self._new_tasks(tasks, "send_tasks")
+        if connection is not None:
+            conn = await _async_connection(connection)
+            await conn.run_sync(_write_many, rows, self._hinter, False)
+            _wake_after_commit(_sync_target(connection), _due(rows), self._hinter)
+            return [r.id for r in rows]
+        cfg = self._db(db_config)
+
+        async def insert() -> None:
+            async with db_async().connect_async(cfg) as conn:
+                await conn.run_sync(_write_many, rows, self._hinter, True)
+
+        await db_async().retry_transient_async(insert, what="send tasks")
+        self._hinter.hint(_due(rows))
+        return [r.id for r in rows]
+
+    def _new_tasks(self, tasks: Iterable[Mapping[str, Any]], caller: str) -> list[NewTask]:
         allowed = {
             "task_name",
             "task_args",
@@ -320,11 +446,11 @@ class Workcraft:
             unknown = set(spec) - allowed
             if unknown:
                 raise TypeError(
-                    f"send_tasks_sync item {i}: unknown key(s) {sorted(unknown)}; allowed: "
-                    f"{sorted(allowed)} (unique_key needs send_task_sync)"
+                    f"{caller} item {i}: unknown key(s) {sorted(unknown)}; allowed: "
+                    f"{sorted(allowed)} (unique_key needs a single send)"
                 )
             if "task_name" not in spec:
-                raise TypeError(f"send_tasks_sync item {i} has no task_name")
+                raise TypeError(f"{caller} item {i} has no task_name")
             rows.append(
                 self._new_task(
                     spec["task_name"],
@@ -342,17 +468,7 @@ class Workcraft:
                     spec.get("delete_on_success"),
                 )
             )
-        if connection is not None:
-            conn = connection.connection() if isinstance(connection, Session) else connection
-            store.insert_tasks(conn, rows)
-            return [r.id for r in rows]
-
-        def insert() -> None:
-            with connect(self._db(db_config)) as conn:
-                store.insert_tasks(conn, rows, ignore_existing=True)
-
-        retry_transient(insert, what="send tasks")
-        return [r.id for r in rows]
+        return rows
 
     def _new_task(
         self,
@@ -416,8 +532,12 @@ class Workcraft:
         func = self.tasks.get(task_name)
         if func is None:
             return
+        signature = self._signatures.get(task_name)
+        if signature is None or signature[0] is not func:
+            # Working a signature out costs more than the rest of a send: once per task.
+            signature = self._signatures[task_name] = (func, inspect.signature(func))
         try:
-            inspect.signature(func).bind(*args, **kwargs)
+            signature[1].bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"cannot send task {task_name!r}: {exc}") from None
 
@@ -448,7 +568,18 @@ class Workcraft:
         value = self._read(db_config, "read status", lambda c: store.task_status(c, task_id))
         return TaskStatus(value) if value is not None else None
 
-    def get_result(
+    async def get_task(self, task_id: str, db_config: DBConfig | None = None) -> Task | None:
+        """:meth:`get_task_sync` for async code."""
+        cfg = self._db(db_config)
+
+        async def attempt() -> dict[str, Any] | None:
+            async with db_async().connect_async(cfg) as conn:
+                return await conn.run_sync(store.get_task_row, task_id)
+
+        row = await db_async().retry_transient_async(attempt, what="read task")
+        return _task_from_row(row) if row is not None else None
+
+    def get_result_sync(
         self, task_id: str, timeout: float | None = None, db_config: DBConfig | None = None
     ) -> Any:
         """Wait for the task to finish and return its result.
@@ -457,21 +588,27 @@ class Workcraft:
         one, :class:`ResultTimeout` after ``timeout`` seconds, KeyError for an
         unknown id. A failure that will be retried is waited through.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.01
+        waiting = _ResultWait(task_id, timeout)
         while True:
-            task = self.get_task_sync(task_id, db_config)
-            if task is None:
-                raise KeyError(f"no task with id {task_id!r}")
-            if task.finished:
-                if task.status == TaskStatus.SUCCESS:
-                    return task.result
-                raise TaskFailed(task.id, str(task.status), task.error)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(f"task {task_id} is still {task.status} after {timeout} s")
-            wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
-            time.sleep(wait)
-            pause = min(0.5, pause * 1.5)
+            done, value = waiting.look(self.get_task_sync(task_id, db_config))
+            if done:
+                return value
+            time.sleep(value)
+
+    async def get_result(
+        self, task_id: str, timeout: float | None = None, db_config: DBConfig | None = None
+    ) -> Any:
+        """:meth:`get_result_sync` for async code: awaits between looks."""
+        waiting = _ResultWait(task_id, timeout)
+        while True:
+            done, value = waiting.look(await self.get_task(task_id, db_config))
+            if done:
+                return value
+            await asyncio.sleep(value)
+
+    async def aclose(self) -> None:
+        """Close the async client's pooled connections of the running event loop."""
+        await db_async().aclose_engines()
 
     # ----------------------------------------------------------------- control
 
@@ -503,6 +640,68 @@ class Workcraft:
 
     def paused_queues(self, db_config: DBConfig | None = None) -> list[str]:
         return self._read(db_config, "list paused queues", store.paused_queues)
+
+    def retry(self, task_id: str, db_config: DBConfig | None = None) -> str:
+        """Run a task that ended FAILURE, INVALID, CANCELLED or EXPIRED again, now.
+        Returns what happened:
+
+        - ``"requeued"``: it is PENDING and due now. Its attempt number, retry count,
+          last error and failed attempts are kept, so a task whose retries are used
+          up gets one more run, and a late result of an old attempt stays fenced out;
+        - ``"refused: SUCCESS"`` (or PENDING, RUNNING): nothing changed;
+        - ``"refused: unique_key"``: another live task holds its unique_key;
+        - ``"unknown"``: no task has this id.
+        """
+        cfg = self._db(db_config)
+
+        def retry() -> tuple[str, str | None]:
+            with connect(cfg) as conn:
+                try:
+                    return store.retry_task(conn, task_id)
+                except IntegrityError as exc:
+                    if error_code(exc) != _DUPLICATE_KEY:
+                        raise
+                    return "refused", "unique_key"
+
+        what, detail = retry_transient(retry, what="retry task")
+        return f"{what}: {detail}" if detail else what
+
+    def purge(
+        self,
+        older_than: float | timedelta | str,
+        statuses: str | Iterable[str] | None = None,
+        *,
+        batch: int = 1000,
+        db_config: DBConfig | None = None,
+    ) -> int:
+        """Delete finished tasks, and their attempts, that finished longer ago than
+        ``older_than`` (seconds, a timedelta, or text like ``"7d"``). Returns how many.
+
+        ``statuses``: any of SUCCESS, FAILURE, INVALID, CANCELLED, EXPIRED (default: all
+        of them); PENDING and RUNNING raise ValueError. A failure that will still be
+        retried is kept. Deletes oldest first, ``batch`` rows per short transaction,
+        so live work is never blocked for long.
+        """
+        wanted = finished_statuses(statuses)
+        age_us = round(parse_duration(older_than).total_seconds() * 1e6)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")
+        cfg = self._db(db_config)
+        deleted = 0
+        for status in wanted:
+            while True:
+                n = self._purge_batch(cfg, status, age_us, batch)
+                deleted += n
+                if n < batch:
+                    break
+        return deleted
+
+    def _purge_batch(self, cfg: DBConfig, status: str, age_us: int, batch: int) -> int:
+        def purge() -> int:
+            with connect(cfg) as conn:
+                return store.purge_tasks(conn, status, age_us, batch)
+
+        return retry_transient(purge, what="purge tasks")
 
     def _set_paused(self, queue: str, paused: bool, db_config: DBConfig | None) -> None:
         check_name("queue", queue)
@@ -546,6 +745,33 @@ class Workcraft:
         return self._list(["FAILURE", "INVALID"], queue, limit, db_config)
 
 
+class _ResultWait:
+    """The waiting of get_result(_sync): the task's state decides return, raise or wait."""
+
+    def __init__(self, task_id: str, timeout: float | None) -> None:
+        self.task_id, self.timeout = task_id, timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.pause = 0.01
+
+    def look(self, task: Task | None) -> tuple[bool, Any]:
+        """(True, result) when finished well, (False, seconds to wait) while not."""
+        if task is None:
+            raise KeyError(f"no task with id {self.task_id!r}")
+        if task.finished:
+            if task.status == TaskStatus.SUCCESS:
+                return True, task.result
+            raise TaskFailed(task.id, str(task.status), task.error)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise ResultTimeout(
+                f"task {self.task_id} is still {task.status} after {self.timeout} s"
+            )
+        pause = self.pause
+        if self.deadline is not None:
+            pause = min(pause, max(0.0, self.deadline - time.monotonic()))
+        self.pause = min(0.5, self.pause * 1.5)
+        return False, pause
+
+
 def _first(*values: Any) -> Any:
     """The first value that is not None (explicit argument, task default, fallback)."""
     return next((v for v in values if v is not None), None)
@@ -571,6 +797,108 @@ def _expires_microseconds(expires: float | timedelta | datetime | None) -> int |
     seconds = _seconds(expires, "expires")
     assert seconds is not None
     return round(seconds * 1e6)
+
+
+def _write_one(conn: Connection, row: NewTask, hinter: Hinter) -> str:
+    task_id = _insert_one(conn, row)
+    _look_up_peons(conn, hinter)
+    return task_id
+
+
+def _write_many(conn: Connection, rows: list[NewTask], hinter: Hinter, ignore: bool) -> None:
+    store.insert_tasks(conn, rows, ignore_existing=ignore)
+    _look_up_peons(conn, hinter)
+
+
+def _look_up_peons(conn: Connection, hinter: Hinter) -> None:
+    """Refresh where to send wake-up hints, at most once a second, in the transaction
+    the send opened anyway (no extra round trip to a pool)."""
+    if not hinter.stale():
+        return
+    try:
+        hinter.update(store.wake_targets(conn))
+    except DBAPIError as exc:
+        # A failed SELECT leaves a MySQL transaction usable: the send goes on, and
+        # peons find its task by polling.
+        hinter.update([])
+        logger.debug("cannot read peon addresses for wake-up hints: {}", exc)
+
+
+_WAKE_QUEUES = "workcraft_wake_queues"
+_WAKE_HINTER = "workcraft_hinter"
+
+
+def _due(rows: list[NewTask]) -> dict[str, set[int]]:
+    """Queue -> in how many milliseconds its new tasks are due (0: now)."""
+    due: dict[str, set[int]] = {}
+    for row in rows:
+        due.setdefault(row.queue, set()).add(row.delay_us // 1000)
+    return due
+
+
+def _wake_after_commit(
+    target: Connection | Session, due: dict[str, set[int]], hinter: Hinter
+) -> None:
+    """Hint peons once the caller commits the transaction our rows are in.
+
+    A Session tells us after its commit. A Connection only before (its "commit"
+    event precedes the COMMIT), so that hint is marked early: a peon whose claim finds
+    nothing looks again a moment later.
+    """
+    pending = target.info.setdefault(_WAKE_QUEUES, {})
+    for queue, times in due.items():
+        pending.setdefault(queue, set()).update(times)
+    target.info[_WAKE_HINTER] = hinter
+    if isinstance(target, Session):
+        if not event.contains(target, "after_commit", _hint_session_commit):
+            event.listen(target, "after_commit", _hint_session_commit)
+            event.listen(target, "after_rollback", _forget_wake_queues)
+    elif not event.contains(target, "commit", _hint_connection_commit):
+        event.listen(target, "commit", _hint_connection_commit)
+        event.listen(target, "rollback", _forget_wake_queues)
+
+
+def _hint(target: Connection | Session, early: bool) -> None:
+    due = target.info.pop(_WAKE_QUEUES, None)
+    hinter = target.info.get(_WAKE_HINTER)
+    if due and isinstance(hinter, Hinter):
+        hinter.hint(due, early=early)
+
+
+def _hint_session_commit(session: Session) -> None:
+    _hint(session, early=False)
+
+
+def _hint_connection_commit(conn: Connection) -> None:
+    _hint(conn, early=True)
+
+
+def _forget_wake_queues(target: Connection | Session) -> None:
+    target.info.pop(_WAKE_QUEUES, None)
+
+
+def db_async() -> ModuleType:
+    from workcraft import db_async
+
+    return db_async
+
+
+def _is_async_session(connection: object) -> TypeGuard[AsyncSession]:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    return isinstance(connection, AsyncSession)
+
+
+async def _async_connection(connection: AsyncConnection | AsyncSession) -> AsyncConnection:
+    if _is_async_session(connection):
+        return await connection.connection()
+    return cast("AsyncConnection", connection)
+
+
+def _sync_target(connection: AsyncConnection | AsyncSession) -> Connection | Session:
+    if _is_async_session(connection):
+        return connection.sync_session
+    return cast("AsyncConnection", connection).sync_connection  # type: ignore[return-value]
 
 
 def _insert_one(conn: Connection, row: NewTask) -> str:

@@ -44,8 +44,9 @@ TRANSIENT_ERRORS = frozenset({1205, 1213, 2003, 2006, 2013, 1053, 1927, 4031, 12
 _ACCESS_DENIED = 1045
 _UNKNOWN_DATABASE = 1049
 _NO_SUCH_TABLE = 1146
+_UNKNOWN_COLUMN = 1054
 _CANT_CONNECT = 2003
-_CONNECT_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 class DatabaseError(RuntimeError):
@@ -99,7 +100,7 @@ def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
         import socket
         import struct
 
-        context = _ssl_context(cfg)
+        context = ssl_context(cfg)
         context.check_hostname = False
         try:
             with socket.create_connection((cfg.host, cfg.port), timeout=5) as raw:
@@ -182,7 +183,7 @@ def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
     return DatabaseError(msg, code)
 
 
-def _ssl_context(cfg: DBConfig) -> ssl.SSLContext:
+def ssl_context(cfg: DBConfig) -> ssl.SSLContext:
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
@@ -207,9 +208,9 @@ def _ssl_context(cfg: DBConfig) -> ssl.SSLContext:
     return context
 
 
-def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True) -> URL:
+def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True, driver: str = "pymysql") -> URL:
     return URL.create(
-        "mysql+pymysql",
+        f"mysql+{driver}",
         username=cfg.user,
         password=cfg.password,
         host=cfg.host,
@@ -236,7 +237,7 @@ def set_idle_transaction_timeout(seconds: float) -> None:
     _idle_transaction_timeout = max(1, math.ceil(seconds))
 
 
-def _limit_idle_transactions(dbapi_connection: Any, _record: Any) -> None:
+def limit_idle_transactions(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         try:
@@ -261,22 +262,26 @@ def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5)
         engine = _engines.get(key)
         if engine is None:
             connect_args: dict[str, Any] = {
-                "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
                 "autocommit": False,
             }
             if cfg.use_ssl:
-                connect_args["ssl"] = _ssl_context(cfg)
+                connect_args["ssl"] = ssl_context(cfg)
             engine = create_engine(
                 sqlalchemy_url(cfg, with_database=with_database),
                 connect_args=connect_args,
                 isolation_level="READ COMMITTED",
                 pool_pre_ping=True,
                 pool_recycle=3600,
+                # Every Connection of ours ends its transaction (connect() commits or
+                # rolls back; Connection.close() rolls back what is left), so the
+                # pool's own ROLLBACK on return would only cost a round trip per use.
+                pool_reset_on_return=None,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 hide_parameters=True,
             )
-            event.listen(engine, "connect", _limit_idle_transactions)
+            event.listen(engine, "connect", limit_idle_transactions)
             _engines[key] = engine
         return engine
 
@@ -295,6 +300,24 @@ def dispose_engines(database: str | None = None, user: str | None = None) -> Non
             del _engines[key]
 
 
+def missing_tables_error(exc: DBAPIError, cfg: DBConfig) -> DatabaseError | None:
+    """Tables or columns this version needs are missing: the schema needs setting up."""
+    if error_code(exc) == _UNKNOWN_COLUMN:
+        return DatabaseError(
+            f"the workcraft tables in {cfg.describe()} are older than this version of "
+            f"workcraft ({exc.orig}): run `python -m workcraft setup_database_tables` "
+            "(as an admin account) to upgrade them in place",
+            _UNKNOWN_COLUMN,
+        )
+    if error_code(exc) != _NO_SUCH_TABLE:
+        return None
+    return DatabaseError(
+        f"workcraft's tables are missing in {cfg.describe()} ({exc.orig}): run "
+        "`python -m workcraft setup_database_tables` (as an admin account)",
+        _NO_SUCH_TABLE,
+    )
+
+
 @contextmanager
 def connect(cfg: DBConfig, *, with_database: bool = True) -> Iterator[Connection]:
     """A connection whose open transaction commits when the block ends without error.
@@ -311,12 +334,9 @@ def connect(cfg: DBConfig, *, with_database: bool = True) -> Iterator[Connection
             yield conn
         except DBAPIError as exc:
             conn.rollback()
-            if error_code(exc) == _NO_SUCH_TABLE:
-                raise DatabaseError(
-                    f"workcraft's tables are missing in {cfg.describe()} ({exc.orig}): run "
-                    "`python -m workcraft setup_database_tables` (as an admin account)",
-                    _NO_SUCH_TABLE,
-                ) from None
+            missing = missing_tables_error(exc, cfg)
+            if missing is not None:
+                raise missing from None
             raise
         except BaseException:
             conn.rollback()

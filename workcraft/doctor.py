@@ -39,7 +39,16 @@ EVENTS = {
     "wc_purge_history": ("purge_history", "purge_interval_s"),
 }
 RUNTIME_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE")
-SETUP_PRIVILEGES = ("CREATE", "ALTER", "DROP", "INDEX", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT")
+SETUP_PRIVILEGES = (
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "INDEX",
+    "CREATE ROUTINE",
+    "ALTER ROUTINE",
+    "EVENT",
+    "CREATE VIEW",
+)
 _ALL_PRIVILEGES = frozenset(RUNTIME_PRIVILEGES + SETUP_PRIVILEGES + ("SUPER",))
 _GRANT = re.compile(r"^GRANT (?P<privs>.+?) ON (?:(?:PROCEDURE|FUNCTION) )?(?P<target>\S+) TO ")
 

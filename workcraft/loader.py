@@ -47,6 +47,11 @@ def load_workcraft(path: str) -> Workcraft:
     if isinstance(instance, Workcraft):
         return instance
     found = sorted(n for n, v in vars(module).items() if isinstance(v, Workcraft))
-    there = f"it has {', '.join(found)}" if found else "it has no Workcraft instance at all"
+    if found:
+        there = f"its Workcraft instance(s): {', '.join(found)}"
+    else:
+        public = sorted(n for n in vars(module) if not n.startswith("_"))
+        shown = ", ".join(public[:12]) + (", ..." if len(public) > 12 else "")
+        there = f"it has no Workcraft instance (its names: {shown or 'none'})"
     what = "has no attribute" if instance is None else "has, but it is not a Workcraft instance:"
     raise LoadError(f"module {module_name!r} {what} {attribute!r}; {there}")

@@ -85,19 +85,23 @@ def encode_payload(
         )
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise TypeError(f"task_kwargs for {task_name!r} must be a dict with str keys")
-    for where, value in [
-        *((f"task_args[{i}]", v) for i, v in enumerate(args)),
-        *((f"task_kwargs[{k!r}]", v) for k, v in kwargs.items()),
-    ]:
-        try:
-            _dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"cannot send task {task_name!r}: {where} ({type(value).__name__}) is not "
-                f"JSON-serializable ({exc}); send plain data: str, int, float, bool, None, "
-                "lists and dicts"
-            ) from None
-    text = _dumps({"task_args": list(args), "task_kwargs": dict(kwargs)})
+    try:
+        text = _dumps({"task_args": list(args), "task_kwargs": dict(kwargs)})
+    except (TypeError, ValueError):
+        # Only now look for the culprit, to name it: the one-dump path stays fast.
+        for where, value in [
+            *((f"task_args[{i}]", v) for i, v in enumerate(args)),
+            *((f"task_kwargs[{k!r}]", v) for k, v in kwargs.items()),
+        ]:
+            try:
+                _dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"cannot send task {task_name!r}: {where} ({type(value).__name__}) is "
+                    f"not JSON-serializable ({exc}); send plain data: str, int, float, bool, "
+                    "None, lists and dicts"
+                ) from None
+        raise
     return _check_size(f"the payload of task {task_name!r}", text, max_bytes)
 
 

@@ -4,7 +4,7 @@ The loop, as named steps:
 
     register -> setup handler -> loop { claim -> submit to executor } -> shut down
 
-Beside the loop, four threads:
+Beside the loop, five threads:
 
 * the **heartbeat** stamps the peon's row every DB_PEON_HEARTBEAT_INTERVAL seconds,
   however long its tasks run, so the database never declares a busy peon dead;
@@ -12,7 +12,9 @@ Beside the loop, four threads:
   database is away it holds them and retries, so no finished work is dropped;
 * the **maintenance stand-in** runs the database's maintenance procedures itself,
   under a lease, while the event scheduler is off or its events stopped ticking;
-* the **scheduler** fires the app's periodic tasks, each tick exactly once.
+* the **scheduler** fires the app's periodic tasks, each tick exactly once;
+* the **hint listener** wakes the loop when a client announces new work (see
+  :mod:`workcraft.wakeup`), so an idle peon claims at once yet polls seldom.
 
 Signal handlers only set flags: any database work in a handler could wait on a lock
 held by the very claim it interrupted.
@@ -20,6 +22,7 @@ held by the very claim it interrupted.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import queue
@@ -36,7 +39,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from workcraft import store
-from workcraft.config import DBConfig, Settings
+from workcraft.config import ConfigError, DBConfig, Settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import (
     DatabaseError,
@@ -51,6 +54,7 @@ from workcraft.models import ClaimedTask, Outcome, PeonStatus, TaskStatus
 from workcraft.payload import check_name
 from workcraft.schedule import Scheduler
 from workcraft.schema import package_version
+from workcraft.wakeup import HintListener
 
 __all__ = ["Peon", "PeonOptions", "default_concurrency"]
 
@@ -58,6 +62,13 @@ _RECORD_BATCH = 200
 _MAX_BACKOFF_SECONDS = 5.0
 # A safety net besides the reconciliation after every failed claim.
 _RECONCILE_EVERY_SECONDS = 60.0
+# An "early" hint was sent just before the commit it announces: a claim at once may
+# not see the task yet, so look once more this much later.
+_EARLY_HINT_RECHECK_SECONDS = 0.025
+# Longer than a client keeps its list of peons to hint (workcraft.wakeup).
+_CLIENTS_LEARN_OF_US_SECONDS = 2.5
+# Bounds the memory a flood of delayed-task hints can take; polling covers the rest.
+_MAX_WAKE_TIMES = 10_000
 
 
 def default_concurrency(pool: str) -> int:
@@ -107,7 +118,20 @@ class Peon:
         self.task_names = sorted(app.tasks)
         self.stopping = threading.Event()
         self.forced = threading.Event()
-        self._wake = threading.Event()  # a slot freed, or we are stopping
+        self._wake = threading.Event()  # work may wait: a hint, a slot freed, or stopping
+        self._more_may_wait = False  # the last claim filled every free slot
+        # Monotonic times at which delayed work falls due (hints, our own retries).
+        self._wake_times: list[float] = []
+        self._wake_times_lock = threading.Lock()
+        self._listener = self._make_listener()
+        self._idle_wait = (
+            settings.fallback_polling_interval
+            if self._listener is not None
+            else settings.polling_interval
+        )
+        # Clients refresh their list of peons to hint about once a second: until all
+        # know this one, poll at DB_POLLING_INTERVAL (see _sleep).
+        self._poll_fast_until = 0.0
         self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._unrecorded: set[tuple[str, int]] = set()
         self._records_lock = threading.Lock()
@@ -115,6 +139,39 @@ class Peon:
         self._signals = 0
         self._status = PeonStatus.PREPARING
         self.executor: Executor = self._make_executor()
+
+    def _make_listener(self) -> HintListener | None:
+        if not self.settings.wake_hints:
+            return None
+        try:
+            return HintListener(self.settings.wake_address, self.cfg.host, self.cfg.port)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"DB_PEON_WAKE_ADDRESS {self.settings.wake_address!r}: cannot listen for "
+                f"wake-up hints there ({exc}); give HOST, HOST:PORT or [IPV6]:PORT of this "
+                "machine, or set DB_PEON_WAKE_HINTS to false to rely on polling alone"
+            ) from None
+
+    def _on_hint(self, queue: str, early: bool, due_in: float) -> None:
+        if queue not in self.options.queues:
+            return
+        if due_in > 0:
+            self._wake_later(due_in)
+            return
+        if early:
+            self._wake_later(_EARLY_HINT_RECHECK_SECONDS)
+        self._wake.set()
+
+    def _wake_later(self, seconds: float) -> None:
+        """Claim again in ``seconds``: a delayed task or a retry falls due then."""
+        at = time.monotonic() + seconds
+        with self._wake_times_lock:
+            if len(self._wake_times) >= _MAX_WAKE_TIMES:
+                return
+            sooner = not self._wake_times or at < self._wake_times[0]
+            heapq.heappush(self._wake_times, at)
+        if sooner:
+            self._wake.set()  # the loop's current wait was worked out without it
 
     def _make_executor(self) -> Executor:
         timeout = self.settings.task_timeout_seconds or None
@@ -165,6 +222,13 @@ class Peon:
         heartbeat.start()
         recorder.start()
         stand_in.start()
+        if self._listener is not None:
+            threading.Thread(
+                target=self._listener.run,
+                args=(self.stopping, self._on_hint),
+                name="hints",
+                daemon=True,
+            ).start()
         scheduler = Scheduler(self.cfg, self.app, self.id, self.settings)
         scheduler.sync()
         threading.Thread(
@@ -176,6 +240,7 @@ class Peon:
             except Exception:
                 logger.opt(exception=True).error("setup handler failed; the peon goes on")
         self.executor.start()
+        self._poll_fast_until = time.monotonic() + _CLIENTS_LEARN_OF_US_SECONDS
         self._status = PeonStatus.IDLE
         self._beat()  # show IDLE now rather than a heartbeat interval later
         logger.info(
@@ -193,6 +258,8 @@ class Peon:
             self._outbox.put(None)
             recorder.join(timeout=self.settings.peon_shutdown_grace_seconds + 10)
             self._go_offline()
+            if self._listener is not None:
+                self._listener.close()
             logger.info("peon {} stopped", self.id)
 
     def _register(self) -> None:
@@ -222,6 +289,8 @@ class Peon:
             concurrency=self.capacity,
             pool=self.options.pool,
             version=package_version(),
+            wake_addr=self._listener.address if self._listener is not None else None,
+            wake_token=self._listener.token if self._listener is not None else None,
         )
 
     def _check_identity(self, existing: store.PeonRow | None) -> None:
@@ -241,10 +310,12 @@ class Peon:
     def _claim_loop(self) -> None:
         backoff = self.settings.polling_interval
         while not self.stopping.is_set():
+            # Cleared before looking, so a hint that lands during the claim below
+            # makes the next wait return at once instead of being lost.
             self._wake.clear()
             free = self.capacity - len(self.executor.in_flight())
             if free <= 0:
-                self._wake.wait(self.settings.polling_interval)
+                self._sleep(self._idle_wait)  # until a slot frees
                 continue
             try:
                 if time.monotonic() >= self._reconcile_at:
@@ -265,13 +336,28 @@ class Peon:
                 self.stopping.wait(backoff)
                 backoff = min(_MAX_BACKOFF_SECONDS, backoff * 2)
                 continue
+            # Only then may a finished task mean that more is due right away;
+            # otherwise a hint or the next poll says so.
+            self._more_may_wait = len(claimed) == free
             for job in claimed:
                 logger.info("task {} {} started (attempt {})", job.task_name, job.id, job.attempt)
                 self.executor.submit(job)
-            if len(claimed) < free:
-                # Drained: sleep until the next poll, jittered so peons started
-                # together do not poll in lockstep.
-                self.stopping.wait(self.settings.polling_interval * random.uniform(0.8, 1.2))
+            if not self._more_may_wait:
+                # Drained: jittered, so peons started together do not poll in lockstep.
+                self._sleep(self._idle_wait * random.uniform(0.8, 1.2))
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for a reason to claim: a hint, a freed slot (see _on_done), stopping,
+        delayed work falling due, or ``seconds``."""
+        now = time.monotonic()
+        if now < self._poll_fast_until:
+            seconds = min(seconds, self.settings.polling_interval)
+        with self._wake_times_lock:
+            while self._wake_times and self._wake_times[0] <= now:
+                heapq.heappop(self._wake_times)
+            if self._wake_times:
+                seconds = min(seconds, self._wake_times[0] - now)
+        self._wake.wait(seconds)
 
     def _reconcile(self) -> None:
         """Release tasks the database says we run but we do not (a claim that committed
@@ -317,7 +403,8 @@ class Peon:
                 "" if outcome.error is None else f": {_last_line(outcome.error)}",
             )
         self._outbox.put(outcome)
-        self._wake.set()
+        if self._more_may_wait:
+            self._wake.set()
 
     def _record_loop(self) -> None:
         finished = False
@@ -378,6 +465,10 @@ class Peon:
                 outcome.task_name,
                 outcome.task_id,
             )
+        for o in batch:
+            if o.retry and o not in fenced:
+                after = o.retry_after if o.retry_after is not None else self._backoff(o.retry_count)
+                self._wake_later(after)
         with self._records_lock:
             self._unrecorded.difference_update((o.task_id, o.attempt) for o in batch)
 

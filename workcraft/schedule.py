@@ -41,6 +41,7 @@ from workcraft.config import DBConfig, Settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.cron import CronExpr, parse_cron, resolve_timezone
 from workcraft.db import connect, error_code, retry_transient
+from workcraft.handle import unwrap
 from workcraft.payload import check_name, decode_payload, encode_payload
 
 __all__ = [
@@ -242,7 +243,8 @@ def declare(
         _check_arguments(schedule, app.tasks[task_name])
     _register(app, schedule)
 
-    def decorator(func: F) -> F:
+    def decorator(decorated: F) -> F:
+        func = unwrap(decorated)  # an @app.task below gives us its handle
         current = app.schedules[name]
         registered_as = next((n for n, f in app.tasks.items() if f is func), None)
         final = replace(current, task_name=task or registered_as or name)
@@ -250,7 +252,7 @@ def declare(
             app.task(final.task_name)(func)  # keeps the options of an @app.task below
         _check_arguments(final, func)
         app.schedules[name] = final
-        return func
+        return decorated
 
     return decorator
 

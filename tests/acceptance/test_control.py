@@ -27,7 +27,7 @@ def status(app: Workcraft, task_id: str) -> TaskStatus | None:
 def test_retry_on_limits_retries_to_those_exceptions(app: Workcraft, peons: PeonFactory) -> None:
     peons("policy", workcraft_path=APP)
     ok = app.send_task_sync("flaky_then_ok", [2], retry_on_failure=True, retry_limit=3)
-    assert app.get_result(ok, timeout=30) == "ok"
+    assert app.get_result_sync(ok, timeout=30) == "ok"
     task = app.get_task_sync(ok)
     assert task is not None and task.retry_count == 2
     attempts = query(
@@ -40,17 +40,17 @@ def test_retry_on_limits_retries_to_those_exceptions(app: Workcraft, peons: Peon
 
     wrong = app.send_task_sync("wrong_kind", retry_on_failure=True, retry_limit=3)
     with pytest.raises(TaskFailed, match="KeyError"):
-        app.get_result(wrong, timeout=30)
+        app.get_result_sync(wrong, timeout=30)
     assert app.get_task_sync(wrong).retry_count == 0  # type: ignore[union-attr]
 
 
 def test_retry_and_discard_raised_by_the_task(app: Workcraft, peons: PeonFactory) -> None:
     peons("raiser", workcraft_path=APP)
     again = app.send_task_sync("asks_to_retry")  # Retry works without retry_on_failure
-    assert app.get_result(again, timeout=30) == "second time lucky"
+    assert app.get_result_sync(again, timeout=30) == "second time lucky"
     gone = app.send_task_sync("discards")
     with pytest.raises(TaskFailed, match="input is hopeless"):
-        app.get_result(gone, timeout=30)
+        app.get_result_sync(gone, timeout=30)
     assert app.get_task_sync(gone).retry_count == 0  # type: ignore[union-attr]
 
 
@@ -61,9 +61,9 @@ def test_timeout_fails_the_attempt_and_the_peon_goes_on(
     peon = peons(f"timer-{pool}", f"--pool={pool}", "--concurrency=1", workcraft_path=APP)
     task_id = app.send_task_sync("sleepy", [30], timeout=0.5)
     with pytest.raises(TaskFailed, match=r"longer than its timeout of 0\.5 s"):
-        app.get_result(task_id, timeout=30)
+        app.get_result_sync(task_id, timeout=30)
     # the same peon, its one slot free again, runs the next task
-    assert app.get_result(app.send_task_sync("quick", [7]), timeout=30) == 7
+    assert app.get_result_sync(app.send_task_sync("quick", [7]), timeout=30) == 7
     assert peon.alive()
 
 
@@ -72,7 +72,7 @@ def test_timeout_counts_as_a_failure_for_retries(app: Workcraft, peons: PeonFact
     # the timeout is the task's own (declared where it is defined, applied by the peon)
     task_id = app.send_task_sync("short_timeout", retry_on_failure=True, retry_limit=1)
     with pytest.raises(TaskFailed, match="timeout"):
-        app.get_result(task_id, timeout=60)
+        app.get_result_sync(task_id, timeout=60)
     task = app.get_task_sync(task_id)
     assert task is not None and task.retry_count == 1 and task.attempt == 2
 
@@ -81,7 +81,7 @@ def test_async_timeout_really_cancels(app: Workcraft, peons: PeonFactory) -> Non
     peons("timer-async", workcraft_path=APP)
     task_id = app.send_task_sync("async_sleeper", [30], timeout=0.3)
     with pytest.raises(TaskFailed, match="timeout"):
-        app.get_result(task_id, timeout=30)
+        app.get_result_sync(task_id, timeout=30)
 
 
 def test_cancel_a_pending_task(app: Workcraft, db_config: DBConfig) -> None:
@@ -102,7 +102,7 @@ def test_cancel_a_running_task(app: Workcraft, peons: PeonFactory, pool: str, ta
     wait_for(lambda: app.status(task_id) == TaskStatus.RUNNING, 30)
     assert app.cancel(task_id) == "stop_requested"
     wait_for(lambda: app.status(task_id) == TaskStatus.CANCELLED, 30, message=peon.log)
-    assert app.get_result(app.send_task_sync("quick", [3]), timeout=30) == 3
+    assert app.get_result_sync(app.send_task_sync("quick", [3]), timeout=30) == 3
     assert app.cancel(task_id) == "finished: CANCELLED"
 
 
@@ -112,10 +112,10 @@ def test_a_paused_queue_waits(app: Workcraft, peons: PeonFactory) -> None:
     peons("pausable", "--queues=held,free", workcraft_path=APP)
     held = app.send_task_sync("quick", [1], queue="held")
     free = app.send_task_sync("quick", [2], queue="free")
-    assert app.get_result(free, timeout=30) == 2
+    assert app.get_result_sync(free, timeout=30) == 2
     assert app.status(held) == TaskStatus.PENDING
     app.resume_queue("held")
-    assert app.get_result(held, timeout=30) == 1
+    assert app.get_result_sync(held, timeout=30) == 1
     assert "held" not in app.paused_queues()
 
 

@@ -47,7 +47,7 @@ def executions(cfg: DBConfig, task_id: str) -> int:
 def test_task_runs_and_result_comes_back(app: Workcraft, peons: PeonFactory) -> None:
     peon = peons("basic")
     task_id = app.send_task_sync("add", [2, 3])
-    assert app.get_result(task_id, timeout=30) == 5
+    assert app.get_result_sync(task_id, timeout=30) == 5
     done = row(app.db_config, task_id)  # type: ignore[arg-type]
     assert done["status"] == "SUCCESS"
     assert done["worker_id"] == "basic"
@@ -84,7 +84,7 @@ def test_failing_task_is_retried_until_it_succeeds(
 ) -> None:
     peons("retrier")
     task_id = app.send_task_sync("fail_times", [2], retry_on_failure=True, retry_limit=3)
-    assert app.get_result(task_id, timeout=60) == "succeeded after 2 retries"
+    assert app.get_result_sync(task_id, timeout=60) == "succeeded after 2 retries"
     done = row(db_config, task_id)
     assert done["retry_count"] == 2
     assert done["attempt"] == 3
@@ -189,7 +189,7 @@ def test_async_tasks_share_the_loop_without_blocking_each_other(
     peons("async", "--concurrency=8")
     ids = [app.send_task_sync("async_nap", [1.0]) for _ in range(6)]
     for task_id in ids:
-        assert app.get_result(task_id, timeout=30) == 1.0
+        assert app.get_result_sync(task_id, timeout=30) == 1.0
     spans = query(
         db_config,
         "SELECT started, ended FROM side_effects WHERE value = 'async' AND task_id IN :ids",
@@ -204,13 +204,13 @@ def test_process_pool_runs_tasks_with_setup_in_each_child_and_survives_a_dead_ch
     app: Workcraft, db_config: DBConfig, peons: PeonFactory
 ) -> None:
     peon = peons("procs", "--pool=process", "--concurrency=2")
-    assert app.get_result(app.send_task_sync("add", [40, 2]), timeout=60) == 42
-    assert app.get_result(app.send_task_sync("setup_pid"), timeout=60) is True
+    assert app.get_result_sync(app.send_task_sync("add", [40, 2]), timeout=60) == 42
+    assert app.get_result_sync(app.send_task_sync("setup_pid"), timeout=60) is True
     task_id = app.send_task_sync("die_first_time")
-    assert app.get_result(task_id, timeout=60) == "survived"
+    assert app.get_result_sync(task_id, timeout=60) == "survived"
     assert row(db_config, task_id)["requeue_count"] == 1
     assert peon.alive()
-    assert app.get_result(app.send_task_sync("add", [1, 1]), timeout=60) == 2
+    assert app.get_result_sync(app.send_task_sync("add", [1, 1]), timeout=60) == 2
 
 
 def test_bad_payload_becomes_invalid_and_peon_goes_on(
@@ -228,7 +228,7 @@ def test_bad_payload_becomes_invalid_and_peon_goes_on(
     assert "task_args must be a JSON array" in str(invalid["error"])
     arity = wait_status(db_config, wrong_arity, "INVALID")
     assert "arguments do not fit add" in str(arity["error"])
-    assert app.get_result(app.send_task_sync("add", [5, 5]), timeout=30) == 10
+    assert app.get_result_sync(app.send_task_sync("add", [5, 5]), timeout=30) == 10
 
 
 def test_unregistered_task_stays_pending(
@@ -236,7 +236,7 @@ def test_unregistered_task_stays_pending(
 ) -> None:
     peons("picky")
     orphan = app.send_task_sync("nobody_has_this", [])
-    assert app.get_result(app.send_task_sync("add", [1, 1]), timeout=30) == 2
+    assert app.get_result_sync(app.send_task_sync("add", [1, 1]), timeout=30) == 2
     assert row(db_config, orphan)["status"] == "PENDING"
     execute(db_config, "DELETE FROM bountyboard WHERE id = :id", params={"id": orphan})
 
@@ -247,7 +247,7 @@ def test_long_task_keeps_its_peon_alive(
     # Dead-peon timeout is 2 s in the test settings; the task runs twice as long.
     peons("steady", "--concurrency=1")
     task_id = app.send_task_sync("sleep_then", [4, "steady"])
-    assert app.get_result(task_id, timeout=60) == "steady"
+    assert app.get_result_sync(task_id, timeout=60) == "steady"
     done = row(db_config, task_id)
     assert done["attempt"] == 1 and done["requeue_count"] == 0
     assert executions(db_config, task_id) == 1
@@ -350,7 +350,7 @@ def test_peon_serves_several_queues_given_in_the_seed_list_form(
 ) -> None:
     peons("multi", '--queues=["first", "second"]')
     ids = [app.send_task_sync("add", [1, n], queue=q) for n, q in enumerate(["second", "first"])]
-    assert [app.get_result(i, timeout=30) for i in ids] == [1, 2]
+    assert [app.get_result_sync(i, timeout=30) for i in ids] == [1, 2]
     served = {
         r.queue for r in query(db_config, "SELECT queue FROM bountyboard WHERE worker_id = 'multi'")
     }

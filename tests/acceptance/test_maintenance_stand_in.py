@@ -43,7 +43,7 @@ def test_peons_stand_in_for_disabled_events(
     helpers = [peons("standin-a", "--concurrency=1"), peons("standin-b", "--concurrency=1")]
 
     # The dead peon is declared OFFLINE and its task rerun, with no event enabled.
-    assert app.get_result(task_id, timeout=60) == "rescued"
+    assert app.get_result_sync(task_id, timeout=60) == "rescued"
     assert scalar(db_config, "SELECT status FROM peon WHERE id = 'standin-victim'") == "OFFLINE"
     # Peons ran every job (the victim too, while it lived); its death was noticed by a
     # survivor, under the lease.
@@ -71,4 +71,4 @@ def test_failed_task_is_retried_without_events(db_config: DBConfig, peons: PeonF
     app = Workcraft(db_config=db_config)
     peons("standin-retry")
     task_id = app.send_task_sync("fail_times", [1], retry_on_failure=True, retry_limit=2)
-    assert app.get_result(task_id, timeout=60) == "succeeded after 1 retries"
+    assert app.get_result_sync(task_id, timeout=60) == "succeeded after 1 retries"

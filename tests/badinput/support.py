@@ -59,7 +59,7 @@ def assert_peon_healthy(app: Workcraft, peon: PeonProcess, queue: str = "DEFAULT
     """The same peon process is alive and still runs a normal task to SUCCESS."""
     assert peon.alive(), f"peon {peon.worker_id} died:\n{peon.log()}"
     task_id = app.send_task_sync("add", [20, 22], queue=queue)
-    assert app.get_result(task_id, timeout=30) == 42, peon.log()
+    assert app.get_result_sync(task_id, timeout=30) == 42, peon.log()
     assert app.db_config is not None
     assert row(app.db_config, task_id)["worker_id"] == peon.worker_id
     assert peon.alive(), f"peon {peon.worker_id} died:\n{peon.log()}"

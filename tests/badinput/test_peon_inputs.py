@@ -77,7 +77,7 @@ def test_arguments_that_do_not_fit_become_invalid_with_the_reason(
     assert complaint in done["error"]
     assert done["result"] is None and done["attempt"] == 1
     with pytest.raises(TaskFailed) as info:
-        app.get_result(task_id, timeout=5)
+        app.get_result_sync(task_id, timeout=5)
     assert info.value.status == "INVALID"
     assert complaint in str(info.value)
     assert task_id in [t.id for t in app.failed(queue="arity")]
@@ -101,7 +101,7 @@ def test_results_that_are_not_json_become_failures_with_a_clear_message(
         assert expected[name] in done["error"], done["error"]
         assert "return plain data" in done["error"]  # the fix
         with pytest.raises(TaskFailed, match="not JSON-serializable"):
-            app.get_result(task_id, timeout=5)
+            app.get_result_sync(task_id, timeout=5)
     assert_peon_healthy(app, peon, queue="results")
 
 
@@ -165,7 +165,7 @@ def test_names_with_quotes_semicolons_and_unicode_are_stored_literally(
         ),
     }
     for task_id, (name, queue, result) in sent.items():
-        assert app.get_result(task_id, timeout=30) == result
+        assert app.get_result_sync(task_id, timeout=30) == result
         done = row(db_config, task_id)
         assert (done["task_name"], done["queue"], done["worker_id"]) == (name, queue, worker_id)
         assert f"task {name} {task_id} SUCCESS" in peon.log()

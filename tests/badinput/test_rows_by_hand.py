@@ -161,7 +161,7 @@ def test_payloads_of_the_wrong_shape_become_invalid_or_run_and_the_peon_goes_on(
         task = app.get_task_sync(task_id)
         assert task is not None and (task.args, task.kwargs) == ([], {})
     for task_id, result in runs.items():
-        assert app.get_result(task_id, timeout=30) == result
+        assert app.get_result_sync(task_id, timeout=30) == result
     done = wait_final(db_config, no_payload_add)
     assert done["status"] == "INVALID"
     assert "missing a required argument: 'a'" in done["error"]
@@ -190,7 +190,7 @@ def test_odd_but_legal_rows_wait_run_in_order_or_are_rescued(
 
     peon = peons("odd", "--queues=odd", "--concurrency=1", workcraft_path=BADINPUT_APP)
     for task_id in (lowest, middle, highest, orphan, ghost, generous):
-        assert app.get_result(task_id, timeout=30) == 2
+        assert app.get_result_sync(task_id, timeout=30) == 2
     started = {t: row(db_config, t)["started_at"] for t in (highest, middle, lowest)}
     assert started[highest] < started[middle] < started[lowest]
     for task_id in (orphan, ghost):

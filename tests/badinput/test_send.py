@@ -139,7 +139,7 @@ def test_a_raised_limit_lets_a_two_megabyte_payload_through_and_it_runs(
     roomy = Workcraft(db_config=db_config, max_payload_bytes=4 * MIB)
     peon = peons("big-payload", "--queues=big", workcraft_path=BADINPUT_APP)
     task_id = roomy.send_task_sync("length", [text], queue="big")
-    assert roomy.get_result(task_id, timeout=30) == len(text)
+    assert roomy.get_result_sync(task_id, timeout=30) == len(text)
     assert len(str(row(db_config, task_id)["payload"]).encode()) > 2 * 10**6
     assert_peon_healthy(roomy, peon, queue="big")
 

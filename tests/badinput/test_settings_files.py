@@ -143,7 +143,14 @@ def test_a_broken_dotenv_stops_the_peon_naming_the_key(
         ([f"--queues={json.dumps(['q' * 256])}"], ["queue name", "the limit is 255"]),
         (["--pool=fork"], ["--pool must be 'thread' or 'process'", "'fork'"]),
         (["--concurrency=-1"], ["--concurrency must be 1 or more"]),
-        (["--workcraft_path=badinput_app.nothing"], ["has no attribute 'nothing'", "it has app"]),
+        (
+            ["--workcraft_path=badinput_app.nothing"],
+            ["has no attribute 'nothing'", "its Workcraft instance(s): app"],
+        ),
+        (
+            ["--workcraft_path=json:app"],
+            ["has no attribute 'app'", "no Workcraft instance (its names: JSONDecodeError"],
+        ),
         (["--workcraft_path=no_such_module.app"], ["cannot import 'no_such_module'"]),
     ],
     ids=lambda v: None if isinstance(v, list) and v and "--" not in v[0] else repr(v)[:40],

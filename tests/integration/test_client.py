@@ -489,14 +489,14 @@ def test_status(cfg: DBConfig, app: Workcraft) -> None:
 def test_get_result_of_success(cfg: DBConfig, app: Workcraft) -> None:
     task_id = app.send_task_sync("t", db_config=cfg)
     _set(cfg, task_id, status="SUCCESS", result='{"x": 1}')
-    assert app.get_result(task_id, db_config=cfg) == {"x": 1}
-    assert app.get_result(task_id, timeout=0, db_config=cfg) == {"x": 1}
+    assert app.get_result_sync(task_id, db_config=cfg) == {"x": 1}
+    assert app.get_result_sync(task_id, timeout=0, db_config=cfg) == {"x": 1}
 
 
 def test_get_result_of_success_with_null_result(cfg: DBConfig, app: Workcraft) -> None:
     task_id = app.send_task_sync("t", db_config=cfg)
     _set(cfg, task_id, status="SUCCESS")
-    assert app.get_result(task_id, timeout=1, db_config=cfg) is None
+    assert app.get_result_sync(task_id, timeout=1, db_config=cfg) is None
 
 
 TRACEBACK = (
@@ -511,7 +511,7 @@ def test_get_result_of_final_failure_raises_task_failed(cfg: DBConfig, app: Work
     task_id = app.send_task_sync("t", db_config=cfg)
     _set(cfg, task_id, status="FAILURE", error=TRACEBACK)
     with pytest.raises(TaskFailed) as info:
-        app.get_result(task_id, timeout=5, db_config=cfg)
+        app.get_result_sync(task_id, timeout=5, db_config=cfg)
     failed = info.value
     assert isinstance(failed, WorkcraftError)
     assert failed.task_id == task_id
@@ -525,7 +525,7 @@ def test_get_result_of_failure_with_retries_used_up_is_final(cfg: DBConfig, app:
     task_id = app.send_task_sync("t", retry_on_failure=True, retry_limit=2, db_config=cfg)
     _set(cfg, task_id, status="FAILURE", retry_count=2, error=TRACEBACK)
     with pytest.raises(TaskFailed, match="ValueError: kaput"):
-        app.get_result(task_id, timeout=5, db_config=cfg)
+        app.get_result_sync(task_id, timeout=5, db_config=cfg)
 
 
 def test_failure_with_retries_left_is_not_final(cfg: DBConfig, app: Workcraft) -> None:
@@ -533,7 +533,7 @@ def test_failure_with_retries_left_is_not_final(cfg: DBConfig, app: Workcraft) -
     _set(cfg, task_id, status="FAILURE", retry_count=1, error=TRACEBACK)
     started = time.monotonic()
     with pytest.raises(ResultTimeout) as info:
-        app.get_result(task_id, timeout=0.3, db_config=cfg)
+        app.get_result_sync(task_id, timeout=0.3, db_config=cfg)
     elapsed = time.monotonic() - started
     assert isinstance(info.value, TimeoutError)
     assert "still FAILURE" in str(info.value)
@@ -544,7 +544,7 @@ def test_get_result_of_pending_times_out(cfg: DBConfig, app: Workcraft) -> None:
     task_id = app.send_task_sync("t", db_config=cfg)
     started = time.monotonic()
     with pytest.raises(TimeoutError) as info:
-        app.get_result(task_id, timeout=0.3, db_config=cfg)
+        app.get_result_sync(task_id, timeout=0.3, db_config=cfg)
     elapsed = time.monotonic() - started
     assert isinstance(info.value, ResultTimeout)
     assert task_id in str(info.value)
@@ -564,7 +564,7 @@ def test_get_result_waits_for_a_task_finished_meanwhile(cfg: DBConfig, app: Work
     app.get_task_sync = counting_get  # type: ignore[method-assign]
     results: list[Any] = []
     waiter = threading.Thread(
-        target=lambda: results.append(app.get_result(task_id, timeout=30, db_config=cfg))
+        target=lambda: results.append(app.get_result_sync(task_id, timeout=30, db_config=cfg))
     )
     waiter.start()
     assert reading.wait(10)
@@ -577,7 +577,7 @@ def test_get_result_waits_for_a_task_finished_meanwhile(cfg: DBConfig, app: Work
 def test_get_result_unknown_id_is_key_error(cfg: DBConfig, app: Workcraft) -> None:
     unknown = new_task_id()
     with pytest.raises(KeyError, match=unknown):
-        app.get_result(unknown, timeout=1, db_config=cfg)
+        app.get_result_sync(unknown, timeout=1, db_config=cfg)
 
 
 @pytest.mark.parametrize("status", ["INVALID", "CANCELLED", "EXPIRED"])
@@ -588,7 +588,7 @@ def test_get_result_of_other_final_states_raises_task_failed(
     reason = f"payload task_args must be a JSON array ({status})"
     _set(cfg, task_id, status=status, error=reason)
     with pytest.raises(TaskFailed) as info:
-        app.get_result(task_id, timeout=5, db_config=cfg)
+        app.get_result_sync(task_id, timeout=5, db_config=cfg)
     assert info.value.status == status
     assert info.value.remote_traceback == reason
     assert reason in str(info.value)
@@ -598,7 +598,7 @@ def test_task_failed_without_error_text_says_so(cfg: DBConfig, app: Workcraft) -
     task_id = app.send_task_sync("t", db_config=cfg)
     _set(cfg, task_id, status="CANCELLED")
     with pytest.raises(TaskFailed, match="ended CANCELLED: no error recorded") as info:
-        app.get_result(task_id, timeout=5, db_config=cfg)
+        app.get_result_sync(task_id, timeout=5, db_config=cfg)
     assert info.value.remote_traceback is None
 
 

@@ -67,9 +67,9 @@ def test_tasks_run_and_failures_are_retried_by_the_events(
     app: Workcraft, account: DBConfig, env: dict[str, str], spawn: Spawner
 ) -> None:
     peon = spawn(account, env, "lp-worker")
-    assert app.get_result(app.send_task_sync("add", [2, 3]), timeout=30) == 5
+    assert app.get_result_sync(app.send_task_sync("add", [2, 3]), timeout=30) == 5
     retried = app.send_task_sync("fail_times", [1], retry_on_failure=True, retry_limit=2)
-    assert app.get_result(retried, timeout=30) == "succeeded after 1 retries"
+    assert app.get_result_sync(retried, timeout=30) == "succeeded after 1 retries"
     assert row(account, retried)["retry_count"] == 1
     assert "denied" not in peon.log()
     assert_peon_healthy(app, peon)
@@ -84,7 +84,7 @@ def test_a_killed_peons_task_is_rescued(
     victim.signal(signal.SIGKILL)
     victim.wait()
     rescuer = spawn(account, env, "lp-rescuer", "--queues=lp-rescue", "--concurrency=1")
-    assert app.get_result(task_id, timeout=30) == "rescued"
+    assert app.get_result_sync(task_id, timeout=30) == "rescued"
     done = row(account, task_id)
     assert (done["worker_id"], done["requeue_count"]) == ("lp-rescuer", 1)
     assert scalar(account, "SELECT status FROM peon WHERE id = 'lp-victim'") == "OFFLINE"
@@ -175,8 +175,8 @@ def test_the_accounts_peons_stand_in_for_disabled_events(
 
         # Dead peon found, its task rerun, the failure retried: all by the peons, with
         # nothing more than EXECUTE on the procedures.
-        assert app.get_result(task_id, timeout=45) == "rescued"
-        assert app.get_result(retried, timeout=45) == "succeeded after 1 retries"
+        assert app.get_result_sync(task_id, timeout=45) == "rescued"
+        assert app.get_result_sync(retried, timeout=45) == "succeeded after 1 retries"
         assert scalar(account, "SELECT status FROM peon WHERE id = 'lp-standin-victim'") == (
             "OFFLINE"
         )

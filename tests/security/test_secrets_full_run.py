@@ -168,13 +168,13 @@ def test_the_password_appears_nowhere_in_a_full_run(
     ok = app.send_task_sync("add", [1, 2])
     failing = app.send_task_sync("fail_times", [5])
     described = app.send_task_sync("describe", ["public"], {"k": "v"})
-    assert app.get_result(ok, timeout=60) == 3
-    assert app.get_result(described, timeout=60) == {"args": ["public"], "kwargs": {"k": "v"}}
+    assert app.get_result_sync(ok, timeout=60) == 3
+    assert app.get_result_sync(described, timeout=60) == {"args": ["public"], "kwargs": {"k": "v"}}
     with pytest.raises(TaskFailed) as failed:
-        app.get_result(failing, timeout=60)
+        app.get_result_sync(failing, timeout=60)
     evidence.add_exception("TaskFailed", failed.value)
     with pytest.raises(ResultTimeout) as timed_out:
-        app.get_result(app.send_task_sync("nobody_runs_this"), timeout=0.1)
+        app.get_result_sync(app.send_task_sync("nobody_runs_this"), timeout=0.1)
     evidence.add_exception("ResultTimeout", timed_out.value)
     for task_id in (ok, failing, described):
         task = app.get_task_sync(task_id)

@@ -277,7 +277,7 @@ def test_setup_doctor_and_a_peon_work_over_tls(
             peon.start().wait_ready(timeout=60)
             app = Workcraft(db_config=tls_db)
             task_id = app.send_task_sync("add", [2, 3])
-            assert app.get_result(task_id, timeout=60) == 5
+            assert app.get_result_sync(task_id, timeout=60) == 5
             rows = query(
                 tls_db, "SELECT status, worker_id FROM bountyboard WHERE id = :id", {"id": task_id}
             )
