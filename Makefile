@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-.PHONY: help install demo test lint db-stop clean clean-all system venv
+.PHONY: help install demo test lint db-stop clean clean-all system venv bench bench-quick bench-deps
 
 help:
 	@echo "make demo       install, start a private MariaDB, set up + verify workcraft, run the demo"
@@ -34,6 +34,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make install    system packages (if missing, as root), .venv, pip install -e '.[dev]'"
 	@echo "make db-stop    stop the private databases under $(STATE_DIR)/"
+	@echo "make bench      benchmark suite vs Celery/Huey/... (~30 min; bench/RESULTS.md); bench-quick: < 2 min"
 	@echo "make clean      db-stop, remove $(STATE_DIR)/ and build artifacts (clean-all: also .venv)"
 
 ## install: idempotent; fast when nothing changed ------------------------------------
@@ -113,6 +114,37 @@ lint: install
 	  exit 1
 	fi
 	echo "lint: OK"
+
+## bench: the benchmark suite (not part of CI) ----------------------------------------------
+# It starts its own MariaDB and Redis and installs each peer into .workcraft/bench-venvs/.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--only drain --systems workcraft,huey'.
+
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_ARGS  ?=
+
+bench: install bench-deps
+	@$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick: install bench-deps
+	@$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+# matplotlib for the plot; Debian's redis-server for the peers (apt-get only when missing).
+bench-deps: $(BENCH_STAMP)
+	@if ! command -v redis-server >/dev/null 2>&1; then
+	  if [ "$$(id -u)" -ne 0 ]; then
+	    echo "bench: redis-server is missing: apt-get install -y redis-server (as root)" >&2
+	    exit 1
+	  fi
+	  echo "bench: installing Debian's redis-server"
+	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+	  # the suite runs its own server; the Debian service is not needed
+	  systemctl disable --now redis-server >/dev/null 2>&1 || true
+	fi
+
+$(BENCH_STAMP): pyproject.toml | venv
+	@echo "bench: pip install -e '.[dev,bench]' into $(VENV)"
+	"$(PY)" -m pip install -q -e '.[dev,bench]'
+	touch "$@"
 
 ## housekeeping ---------------------------------------------------------------------------
 

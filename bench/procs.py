@@ -139,6 +139,22 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, with_children: bool = True) -> float:
+    """User + system CPU time of a process (and its live descendants), in seconds."""
+    total = 0.0
+    for p in tree(pid) if with_children else [pid]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # fields after the command: state is [0], utime [11], stime [12]
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
 def cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()

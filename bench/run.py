@@ -417,7 +417,8 @@ def _print_ceiling(out: dict[str, Any] | None) -> None:
         per = r["db_per_row"]
         say(
             f"  DB claim-and-finish, 2 clients: {r['rate']:,.0f} rows/s "
-            f"(statements/row {per.get('Questions', 0):.2f}, commits/row {per.get('Com_commit', 0):.2f})"
+            f"(statements/row {per.get('Questions', 0):.2f}, "
+            f"commits/row {per.get('Com_commit', 0):.2f})"
         )
     for r in out["commit"]:
         say(f"  DB single-row commit, 1 client: {r['rate']:,.0f} rows/s")

@@ -214,6 +214,8 @@ def drain_once(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, An
     probe = db.probe() if db is not None else None
     listener = DrainListener(ctx.probe_port)
     window = Window(probe).__enter__() if probe is not None else None
+    server = _server_pid(peer, ctx)
+    server_cpu0 = procs.cpu_seconds(server) if server else 0.0
     workers = [procs.start(c, ctx.run_dir / "logs") for c in peer.worker_commands(ctx, 2, tag)]
     result: dict[str, Any] = {"n": n, "enqueue_seconds": enq["seconds"]}
     try:
@@ -221,18 +223,29 @@ def drain_once(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, An
         if slow:
             result.update(_windowed(listener, scale.drain_window_s, deadline, workers))
         else:
+            worker_cpu0 = _cpu_at_first_task(listener, workers, deadline)
             end_ns = _wait_done(peer, probe, listener, n, deadline, workers)
+            # CPU per task: which side (server or workers) the drain spends it on
+            result["cpu_us_per_task"] = {
+                "workers": (sum(procs.cpu_seconds(w.pid) for w in workers) - worker_cpu0) / n * 1e6,
+                "server": (procs.cpu_seconds(server) - server_cpu0) / n * 1e6 if server else None,
+            }
+            if window is not None and probe is not None:
+                result["db"] = window.close()
+                window = None
+                # read after the window: the bench's own reads are not the drain's cost
+                finished = peer.last_finish_unix(probe)
+                end_ns = int(finished * 1e9) if finished is not None else end_ns
             start_ns = listener.first_ns()
             assert start_ns is not None
             # a task run twice (0.5.27 requeues some) is not twice the throughput
             done = min(listener.total(), n)
             seconds = (end_ns - start_ns) / 1e9
             result.update({"seconds": seconds, "rate": done / seconds, "done": done})
-        if window is not None and probe is not None:
-            cost = window.close()
-            done = result["done"]
-            result["db"] = cost
-            result["db_per_task"] = per_unit(cost, done)
+        if probe is not None:
+            if window is not None:
+                result["db"] = window.close()
+            result["db_per_task"] = per_unit(result["db"], result["done"])
             if not slow:
                 result["rows"] = peer.check_rows(probe, n)
             result["statuses"] = dict(
@@ -245,6 +258,28 @@ def drain_once(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, An
         if probe is not None:
             probe.close()
     return result
+
+
+def _server_pid(peer: Peer, ctx: Context) -> int:
+    """mariadbd for database-backed systems, redis-server for the others."""
+    db = peer.database(ctx)
+    if db is not None:
+        return db.pid
+    if ctx.redis is not None and ctx.redis.proc is not None:
+        return ctx.redis.proc.pid
+    return 0
+
+
+def _cpu_at_first_task(
+    listener: DrainListener, workers: list[procs.Worker], deadline: float
+) -> float:
+    """The workers' CPU time when their first task ran: start-up is not the drain's."""
+    while listener.first_ns() is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("drain: no task started")
+        _alive_check(workers)
+        time.sleep(0.002)
+    return sum(procs.cpu_seconds(w.pid) for w in workers)
 
 
 def _slow(peer: Peer) -> bool:
@@ -270,10 +305,10 @@ def _wait_done(
 ) -> int:
     """Wait until the drain is over; return its end, in time.time_ns().
 
-    Redis peers: every task body ran (the last body's end). Database-backed: no row is
-    PENDING or RUNNING any more, so a system that loses tasks (0.5.27 marks some
-    INVALID under contention) still ends; the end is the last finished_at when the
-    schema keeps it, else when the poll saw the table done.
+    Redis peers: every task body ran (the last body's end). Database-backed: when the
+    poll saw no row PENDING or RUNNING any more, so a system that loses tasks (0.5.27
+    marks some INVALID under contention) still ends; the caller then takes the last
+    finished_at instead where the schema keeps it.
     """
     checked = 0.0
     while True:
@@ -289,8 +324,7 @@ def _wait_done(
                 polled = time.time_ns()
             if polled is not None:
                 time.sleep(0.3)  # the last datagrams of the workers' flushers
-                finished = peer.last_finish_unix(probe)
-                return int(finished * 1e9) if finished is not None else polled
+                return polled
         if time.monotonic() > deadline:
             raise TimeoutError(f"drain: {total} of {n} tasks ran before the timeout")
         _alive_check(workers)
@@ -467,7 +501,9 @@ def db_ceiling(peer: WorkcraftCurrent, ctx: Context, scale: Scale) -> dict[str, 
         ceiling.fill_pending(ctx.db, scale.ceiling_rows)
         probe = ctx.db.probe()
         window = Window(probe).__enter__()
+        cpu0 = procs.cpu_seconds(ctx.db.pid)
         out = ceiling.claim_rate(ctx.db, scale.ceiling_rows)
+        out["server_cpu_us_per_row"] = (procs.cpu_seconds(ctx.db.pid) - cpu0) / out["rows"] * 1e6
         cost = window.close()
         probe.close()
         out["db_per_row"] = per_unit(cost, out["rows"])
@@ -504,6 +540,7 @@ def fill_history(ctx: Context, rows: int) -> dict[str, Any]:
             probe.execute("COMMIT")
         fill_seconds = time.monotonic() - started
         purge_wait = _wait_for_purge(probe)
+        flush_wait = _wait_for_flush(probe)
         count = probe.query("SELECT COUNT(*) FROM bountyboard WHERE status = 'SUCCESS'")
     finally:
         probe.close()
@@ -511,6 +548,7 @@ def fill_history(ctx: Context, rows: int) -> dict[str, Any]:
         "rows": int(count[0][0]),
         "fill_seconds": fill_seconds,
         "purge_wait_seconds": purge_wait,
+        "flush_wait_seconds": flush_wait,
     }
 
 
@@ -528,6 +566,32 @@ def _wait_for_purge(probe: Probe, limit: float = 300.0) -> float:
         if length < 1000:
             break
         time.sleep(1.0)
+    return time.monotonic() - started
+
+
+def _wait_for_flush(probe: Probe, limit: float = 300.0) -> float:
+    """Write the fill's dirty pages out before measuring: a table that has held its
+    history for a while is not in the middle of flushing a bulk load, and background
+    flushing would otherwise slow the drain's commits."""
+    started = time.monotonic()
+    old, io, io_max = probe.query(
+        "SELECT @@GLOBAL.innodb_max_dirty_pages_pct, @@GLOBAL.innodb_io_capacity, "
+        "@@GLOBAL.innodb_io_capacity_max"
+    )[0]
+    # flush at the disk's speed, not at the default 200 pages/s, just for this wait
+    probe.execute("SET GLOBAL innodb_io_capacity_max = 100000")
+    probe.execute("SET GLOBAL innodb_io_capacity = 50000")
+    probe.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+    try:
+        while time.monotonic() - started < limit:
+            rows = probe.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+            if rows and int(rows[0][1]) < 100:
+                break
+            time.sleep(0.5)
+    finally:
+        probe.execute("SET GLOBAL innodb_max_dirty_pages_pct = %s", (old,))
+        probe.execute("SET GLOBAL innodb_io_capacity = %s", (io,))
+        probe.execute("SET GLOBAL innodb_io_capacity_max = %s", (io_max,))
     return time.monotonic() - started
 
 

@@ -42,6 +42,7 @@ class Database:
     password: str = field(repr=False)
     database: str
     version: str
+    pid: int = 0
 
     def env(self, database: str | None = None) -> dict[str, str]:
         """The ``WK_DB_*`` variables both workcraft versions read."""
@@ -69,6 +70,7 @@ def start_database(data_dir: Path) -> Database:
         password=info.password,
         database=info.database,
         version=info.server_version,
+        pid=info.pid,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import math
 import os
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from workcraft import store
 from workcraft.config import DBConfig, get_db_config
-from workcraft.db import connect, error_code, retry_transient
+from workcraft.db import DatabaseError, autocommit_cursor, connect, error_code, retry_transient
 from workcraft.errors import ResultTimeout, TaskFailed
 from workcraft.handle import TaskHandle, unwrap
 from workcraft.models import NewTask, Task, TaskOptions, TaskStatus
@@ -297,6 +298,11 @@ class Workcraft:
             nonlocal attempts
             attempts += 1
             try:
+                if row.unique_key is None:
+                    # One statement: committed by itself, in one round trip.
+                    with autocommit_cursor(cfg) as cursor:
+                        store.insert_task_autocommit(cursor, row)
+                    return row.id
                 with connect(cfg) as conn:
                     return _write_one(conn, row, self._hinter)
             except IntegrityError as exc:
@@ -307,6 +313,8 @@ class Workcraft:
                 raise
 
         task_id = retry_transient(insert, what=f"send {task_name}")
+        if self._hinter.stale():
+            self._look_up_peons(cfg)
         self._hinter.hint(_due([row]))
         logger.debug("sent {} {} to queue {}", task_name, task_id, row.queue)
         return task_id
@@ -426,6 +434,15 @@ class Workcraft:
         self._hinter.hint(_due(rows))
         return [r.id for r in rows]
 
+    def _look_up_peons(self, cfg: DBConfig) -> None:
+        try:
+            with connect(cfg) as conn:
+                _look_up_peons(conn, self._hinter)
+        except (DBAPIError, DatabaseError) as exc:
+            # The task is queued; only its hint is lost, which polling covers.
+            self._hinter.update([])
+            logger.debug("cannot read peon addresses for wake-up hints: {}", exc)
+
     def _new_tasks(self, tasks: Iterable[Mapping[str, Any]], caller: str) -> list[NewTask]:
         allowed = {
             "task_name",
@@ -486,10 +503,10 @@ class Workcraft:
         unique_key: str | None,
         delete_on_success: bool | None,
     ) -> NewTask:
-        check_name("task", task_name)
+        _check_name_fast("task", task_name)
         options = self.task_options.get(task_name, TaskOptions())
         queue = _first(queue, options.queue, DEFAULT_QUEUE)
-        check_name("queue", queue)
+        _check_name_fast("queue", queue)
         payload = encode_payload(
             task_name,
             [] if task_args is None else task_args,
@@ -774,7 +791,22 @@ class _ResultWait:
 
 def _first(*values: Any) -> Any:
     """The first value that is not None (explicit argument, task default, fallback)."""
-    return next((v for v in values if v is not None), None)
+    for value in values:  # a plain loop: this runs several times per task of a bulk send
+        if value is not None:
+            return value
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_name(kind: str, name: str) -> str:
+    return check_name(kind, name)
+
+
+def _check_name_fast(kind: str, name: object) -> str:
+    """check_name, remembered for names seen before (a bulk send repeats a few)."""
+    if type(name) is str:
+        return _checked_name(kind, name)
+    return check_name(kind, name)
 
 
 def _seconds(value: float | timedelta | None, name: str) -> float | None:

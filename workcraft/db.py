@@ -220,7 +220,10 @@ def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True, driver: str = "
     )
 
 
-_engines: dict[tuple[int, DBConfig, bool, int], Engine] = {}
+_engines: dict[tuple[int, DBConfig, bool, int, bool, bool], Engine] = {}
+# Without a ping per use, a pooled connection is replaced after this many idle
+# seconds: below the 30 s idle limit our sessions get on MySQL (wait_timeout).
+_UNPINGED_RECYCLE_SECONDS = 25
 _engines_lock = threading.Lock()
 # Seconds a session of ours may sit inside an open transaction doing nothing before
 # the server ends it. Our transactions last milliseconds; one that idles is a frozen
@@ -255,24 +258,37 @@ def limit_idle_transactions(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5) -> Engine:
-    """One engine per (process, config): pools must never cross a fork."""
-    key = (os.getpid(), cfg, with_database, pool_size)
+def get_engine(
+    cfg: DBConfig,
+    *,
+    with_database: bool = True,
+    pool_size: int = 5,
+    autocommit: bool = False,
+    ping: bool = True,
+) -> Engine:
+    """One engine per (process, config): pools must never cross a fork.
+
+    ``ping=False`` skips the round trip that checks a pooled connection before each
+    use: for hot paths whose every use is retried on a transient error (a dead
+    connection then fails before the server saw anything, and the retry reconnects).
+    """
+    ping = ping and not autocommit  # autocommit is only for such one-statement writes
+    key = (os.getpid(), cfg, with_database, pool_size, autocommit, ping)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
             connect_args: dict[str, Any] = {
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                "autocommit": False,
+                "autocommit": autocommit,
             }
             if cfg.use_ssl:
                 connect_args["ssl"] = ssl_context(cfg)
             engine = create_engine(
                 sqlalchemy_url(cfg, with_database=with_database),
                 connect_args=connect_args,
-                isolation_level="READ COMMITTED",
-                pool_pre_ping=True,
-                pool_recycle=3600,
+                isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+                pool_pre_ping=ping,
+                pool_recycle=3600 if ping else _UNPINGED_RECYCLE_SECONDS,
                 # Every Connection of ours ends its transaction (connect() commits or
                 # rolls back; Connection.close() rolls back what is left), so the
                 # pool's own ROLLBACK on return would only cost a round trip per use.
@@ -281,7 +297,8 @@ def get_engine(cfg: DBConfig, *, with_database: bool = True, pool_size: int = 5)
                 max_overflow=pool_size,
                 hide_parameters=True,
             )
-            event.listen(engine, "connect", limit_idle_transactions)
+            if not autocommit:  # no transaction can idle on an autocommit session
+                event.listen(engine, "connect", limit_idle_transactions)
             _engines[key] = engine
         return engine
 
@@ -290,7 +307,7 @@ def dispose_engines(database: str | None = None, user: str | None = None) -> Non
     """Close this process's pooled connections: all, or those to one database/account."""
     with _engines_lock:
         for key, engine in list(_engines.items()):
-            pid, cfg, with_database, _ = key
+            pid, cfg, with_database, *_ = key
             if database is not None and not (with_database and cfg.database == database):
                 continue
             if user is not None and cfg.user != user:
@@ -319,14 +336,16 @@ def missing_tables_error(exc: DBAPIError, cfg: DBConfig) -> DatabaseError | None
 
 
 @contextmanager
-def connect(cfg: DBConfig, *, with_database: bool = True) -> Iterator[Connection]:
+def connect(
+    cfg: DBConfig, *, with_database: bool = True, ping: bool = True
+) -> Iterator[Connection]:
     """A connection whose open transaction commits when the block ends without error.
 
     Callers may also commit as they go. Driver errors on connect come out as
-    :class:`DatabaseError` with a clear message.
+    :class:`DatabaseError` with a clear message. ``ping``: see :func:`get_engine`.
     """
     try:
-        conn = get_engine(cfg, with_database=with_database).connect()
+        conn = get_engine(cfg, with_database=with_database, ping=ping).connect()
     except DBAPIError as exc:
         raise explain(exc, cfg) from None
     with conn:
@@ -342,6 +361,36 @@ def connect(cfg: DBConfig, *, with_database: bool = True) -> Iterator[Connection
             conn.rollback()
             raise
         conn.commit()
+
+
+@contextmanager
+def autocommit_cursor(cfg: DBConfig) -> Iterator[Any]:
+    """A driver cursor on which each statement commits by itself.
+
+    For a write that is one statement (a plain send): one round trip instead of the
+    statement, a COMMIT and the pool's housekeeping. Driver errors come out as
+    SQLAlchemy's exceptions, as from :func:`connect`, so retries treat them alike.
+    """
+    import pymysql
+
+    try:
+        raw = get_engine(cfg, autocommit=True).raw_connection()
+    except (DBAPIError, pymysql.err.Error) as exc:  # the pool does not wrap these
+        raise explain(exc, cfg) from None
+    try:
+        cursor = raw.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+    except pymysql.err.Error as exc:
+        if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError):
+            raw.invalidate()  # never hand a broken connection to the next caller
+        wrapped = DBAPIError.instance(None, None, exc, pymysql.err.Error, hide_parameters=True)
+        missing = missing_tables_error(wrapped, cfg)
+        raise (missing or wrapped) from None
+    finally:
+        raw.close()
 
 
 def retry_transient(

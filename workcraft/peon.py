@@ -378,7 +378,9 @@ class Peon:
         self._reconcile_at = time.monotonic() + _RECONCILE_EVERY_SECONDS
 
     def _claim(self, limit: int) -> list[ClaimedTask]:
-        with connect(self.cfg) as conn:
+        # No ping: the claim is on the pickup path, and a failed claim is retried
+        # by the loop (after reconciling, in case its commit went through).
+        with connect(self.cfg, ping=False) as conn:
             return store.claim_tasks(
                 conn, self.id, list(self.options.queues), self.task_names, limit
             )

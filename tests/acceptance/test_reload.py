@@ -17,7 +17,7 @@ from workcraft.config import DBConfig
 from workcraft.core import Workcraft
 from workcraft.errors import ResultTimeout
 
-APP_SOURCE = '''
+APP_SOURCE = """
 from workcraft import Workcraft
 
 app = Workcraft()
@@ -26,7 +26,7 @@ app = Workcraft()
 @app.task("version")
 def version() -> str:
     return "{version}"
-'''
+"""
 
 
 @pytest.fixture
@@ -39,7 +39,9 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def supervisor(
-    project: Path, peon_env: dict[str, str], tmp_path: Path  # noqa: F811
+    project: Path,
+    peon_env: dict[str, str],
+    tmp_path: Path,  # noqa: F811
 ) -> Iterator[subprocess.Popen[bytes]]:
     log = (tmp_path / "reload.log").open("wb")
     proc = subprocess.Popen(

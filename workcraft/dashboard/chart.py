@@ -48,6 +48,7 @@ class Chart:
     plot_bottom: int
     bars: list[Bar]
     rate_points: str  # polyline points of the failure rate, 0-100 % on the right axis
+    rate_dots: list[tuple[float, float]]  # the same points, drawn so a lone one shows
     y_max: int
     total_succeeded: int
     total_failed: int
@@ -93,7 +94,7 @@ def build_chart(points: Sequence[MinuteCounts]) -> Chart:
     y_max = _nice_max(max((p.succeeded + p.failed for p in points), default=0))
     slot = plot_w / n
     bars: list[Bar] = []
-    rate: list[str] = []
+    dots: list[tuple[float, float]] = []
     for i, p in enumerate(points):
         x = PAD_LEFT + i * slot
         ok_h = plot_h * p.succeeded / y_max
@@ -112,8 +113,7 @@ def build_chart(points: Sequence[MinuteCounts]) -> Chart:
             )
         )
         if done:
-            y = bottom - plot_h * (p.failed / done)
-            rate.append(f"{x + slot / 2:.2f},{y:.2f}")
+            dots.append((round(x + slot / 2, 2), round(bottom - plot_h * (p.failed / done), 2)))
     return Chart(
         width=WIDTH,
         height=HEIGHT,
@@ -122,7 +122,8 @@ def build_chart(points: Sequence[MinuteCounts]) -> Chart:
         plot_top=PAD_TOP,
         plot_bottom=bottom,
         bars=bars,
-        rate_points=" ".join(rate),
+        rate_points=" ".join(f"{x},{y}" for x, y in dots),
+        rate_dots=dots,
         y_max=y_max,
         total_succeeded=sum(p.succeeded for p in points),
         total_failed=sum(p.failed for p in points),
