@@ -346,9 +346,24 @@ def _ceiling(raw: dict[str, Any]) -> str:
             f"| claim 100 + mark RUNNING + mark SUCCESS, 2 clients | {_fmt(claim)} rows/s | "
             f"{_median_per_task(runs, 'Questions', 'db_per_row')} | "
             f"{_median_per_task(runs, 'Com_commit', 'db_per_row')} | {_fmt(cpu)} |",
+            *_lean_row(c),
             f"| INSERT one row + COMMIT, 1 client | {_fmt(commit)} rows/s | 2 | 1 | |",
         ]
     )
+
+
+def _lean_row(c: dict[str, Any]) -> list[str]:
+    lean = c.get("claim_lean") or {}
+    runs = lean.get("runs", [])
+    rate = _summ([r["rate"] for r in runs])
+    if rate is None:
+        return []
+    cpu = _summ([r["server_cpu_us_per_row"] for r in runs])
+    dropped = ", ".join(lean.get("dropped_indexes", []))
+    return [
+        f"| the same on a copy with only PRIMARY + ix_claim (diagnostic; without {dropped}) "
+        f"| {_fmt(rate)} rows/s | | | {_fmt(cpu)} |"
+    ]
 
 
 def _drain(raw: dict[str, Any]) -> str:

@@ -215,8 +215,11 @@ def _enqueue(
     ctx: Context,
 ) -> None:
     res = raw["results"].setdefault("enqueue", {})
+    done: set[str] = set()
     for peer in peers:
-        if peer.primary:
+        # the client is the same for every configuration of a system: once per system
+        if peer.primary and peer.system not in done:
+            done.add(peer.system)
             out = _step(raw, f"enqueue: {peer.label}", scenarios.enqueue, peer, ctx, scale)
             res[peer.label] = out
             _print_enqueue(peer.label, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import ceiling, procs
@@ -27,7 +27,6 @@ class Scale:
     quick: bool
     repeats: int
     drain_n: int
-    drain_n_wc05: int  # workcraft 0.5.27 busy-polling drains ~200 tasks/s
     drain_window_s: float  # for the 0.5.27 default, which drains 0.4 tasks/s
     pickup_samples: int
     pickup_samples_slow: int  # for the 0.5.27 default (seconds per sample)
@@ -46,7 +45,6 @@ class Scale:
                 quick=True,
                 repeats=repeats or 1,
                 drain_n=3_000,
-                drain_n_wc05=600,
                 drain_window_s=6.0,
                 pickup_samples=30,
                 pickup_samples_slow=2,
@@ -62,10 +60,9 @@ class Scale:
             quick=False,
             repeats=repeats or 3,
             drain_n=20_000,
-            drain_n_wc05=20_000,
             drain_window_s=30.0,
             pickup_samples=200,
-            pickup_samples_slow=15,
+            pickup_samples_slow=10,
             idle_seconds=60.0,
             history_rows=5_000_000,
             long_seconds=60.0,
@@ -84,7 +81,10 @@ METHODS = {
         "100 FOR UPDATE SKIP LOCKED; UPDATE ... SET status='RUNNING' ...; COMMIT; UPDATE "
         "... SET status='SUCCESS', result, finished_at ...; COMMIT` over N rows queued in a "
         "freshly set-up workcraft schema; rows/s from the common start to the last "
-        "commit. Single-row commit: 1 client, `INSERT` one row + `COMMIT`, N times."
+        "commit. The same again on a copy of the table with only the primary key and "
+        "ix_claim (a diagnostic: what the other secondary indexes, each moved on every "
+        "status change, cost). Single-row commit: 1 client, `INSERT` one row + `COMMIT`, "
+        "N times. mariadbd CPU: user + system time of the server process per row."
     ),
     "drain": (
         "The queue is filled first with the workers stopped (bulk where the system has "
@@ -101,12 +101,16 @@ METHODS = {
         "Results are off for the Redis peers (no result backend); workcraft always "
         "writes its row. Rate = N / (end - start). workcraft 0.5.27 with its default "
         "settings sleeps 5 s before each claim: it is measured over a fixed window "
-        "(tasks completed in the first W seconds after its first task started)."
+        "(tasks completed in the first W seconds after its first task started). "
+        "workcraft 0.5.27 busy-polling and RQ drain 3,000 tasks instead of N (0.5.27's "
+        "claim sorts every queued row: at 20,000 queued it read 5,000 rows per task and "
+        "drained 56 tasks/s, 6 minutes per repeat; RQ runs ~200 tasks/s)."
     ),
     "pickup": (
         "2 worker processes, started and warmed up (a task answered by each), then left "
         "idle. One task at a time, each after a random idle gap of 20-50 ms once the "
-        "previous one has started: latency = the task body's first line "
+        "previous one has started (20-5,000 ms for workcraft 0.5.27's default, so that "
+        "sends fall anywhere in its 5 s poll cycle): latency = the task body's first line "
         "(`time.time_ns()`, CLOCK_REALTIME, sent by UDP) minus `time.time_ns()` just "
         "before the client's send call (so it includes the send itself: for workcraft "
         "an INSERT and its durable COMMIT). p50/p90/p99 per repeat."
@@ -130,7 +134,8 @@ METHODS = {
         "1 worker started and warmed up, then idle: SHOW GLOBAL STATUS before and after "
         "a window, minus the bench's own statements; Questions (statements sent by "
         "clients; the database's own events are not counted) per second. A window "
-        "without any worker gives the baseline. Memory: VmRSS of each worker process "
+        "without any worker gives the baseline. workcraft 0.5.27's windows are a third as "
+        "long (its cost is steady). Memory: VmRSS of each worker process "
         "after the pickup scenario (idle), main process and children."
     ),
     "long": (
@@ -203,9 +208,7 @@ class DrainListener:
 def drain_once(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
     """Fill the queue, start 2 workers, time from the first task to the last."""
     slow = _slow(peer)
-    n = 60 if slow else scale.drain_n
-    if peer.system == "workcraft-0.5" and not slow:
-        n = scale.drain_n_wc05
+    n = 60 if slow else min(scale.drain_n, peer.drain_tasks or scale.drain_n)
     peer.reset(ctx)
     enq = peer.driver(ctx, "enqueue", "--n", str(n), "--mode", "bulk")
     if enq.get("seconds") is None:
@@ -377,6 +380,9 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
     try:
         for rep in range(scale.repeats):
             args = ["--samples", str(samples), "--timeout", str(timeout)]
+            if slow:
+                # sends at random points of its 5 s poll cycle, not just after a poll
+                args += ["--gap-min", "20", "--gap-max", "5000"]
             if rep == 0:
                 args += ["--warmup", "2", "--settle", "1"]
             out = peer.driver(ctx, "pickup", *args, timeout=samples * (timeout + 1) + 300)
@@ -427,18 +433,14 @@ def idle_cost(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any
         if "error" in out:
             raise RuntimeError(f"{peer.label}: idle warm-up: {out['error']}")
         time.sleep(3.0)  # past the warm-up task's outcome and the next heartbeat
+        # 0.5.27's cost is steady (a poll every 5 s, or thousands per second): shorter
+        seconds = scale.idle_seconds if peer.system == "workcraft" else scale.idle_seconds / 3
         for _ in range(scale.repeats):
             window = Window(probe).__enter__()
-            time.sleep(scale.idle_seconds)
+            time.sleep(seconds)
             cost = window.close()
             _alive_check(workers)
-            repeats.append(
-                {
-                    "seconds": scale.idle_seconds,
-                    "db": cost,
-                    "per_second": per_unit(cost, scale.idle_seconds),
-                }
-            )
+            repeats.append({"seconds": seconds, "db": cost, "per_second": per_unit(cost, seconds)})
     finally:
         procs.stop(workers)
         probe.close()
@@ -511,7 +513,40 @@ def db_ceiling(peer: WorkcraftCurrent, ctx: Context, scale: Scale) -> dict[str, 
         peer.reset(ctx)
         commits.append(ceiling.commit_rate(ctx.db, scale.commit_n))
     peer.reset(ctx)
-    return {"claim": claims, "commit": commits}
+    return {"claim": claims, "commit": commits, "claim_lean": _lean_ceiling(ctx, scale)}
+
+
+def _lean_ceiling(ctx: Context, scale: Scale) -> dict[str, Any]:
+    """The same claim-and-finish on a copy of bountyboard with only the primary key and
+    ix_claim: what the other secondary indexes (each moved on every status change)
+    cost the ceiling. A diagnostic for the reader, not a target."""
+    assert ctx.db is not None
+    lean = replace(ctx.db, database="bench_lean")
+    probe = ctx.db.probe()
+    runs: list[dict[str, Any]] = []
+    try:
+        probe.execute("DROP DATABASE IF EXISTS bench_lean")
+        probe.execute("CREATE DATABASE bench_lean")
+        probe.execute(f"CREATE TABLE bench_lean.bountyboard LIKE {ctx.db.database}.bountyboard")
+        dropped = sorted(
+            {str(r[2]) for r in probe.query("SHOW INDEX FROM bench_lean.bountyboard")}
+            - {"PRIMARY", "ix_claim"}
+        )
+        for index in dropped:
+            probe.execute(f"ALTER TABLE bench_lean.bountyboard DROP INDEX `{index}`")
+        for _ in range(scale.repeats):
+            probe.execute("TRUNCATE TABLE bench_lean.bountyboard")
+            ceiling.fill_pending(lean, scale.ceiling_rows)
+            cpu0 = procs.cpu_seconds(ctx.db.pid)
+            out = ceiling.claim_rate(lean, scale.ceiling_rows)
+            out["server_cpu_us_per_row"] = (
+                (procs.cpu_seconds(ctx.db.pid) - cpu0) / out["rows"] * 1e6
+            )
+            runs.append(out)
+    finally:
+        probe.execute("DROP DATABASE IF EXISTS bench_lean")
+        probe.close()
+    return {"dropped_indexes": dropped, "runs": runs}
 
 
 # ------------------------------------------------------------------------- history

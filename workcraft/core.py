@@ -8,6 +8,7 @@ import inspect
 import math
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeGuard, TypeVar, cast
 from loguru import logger
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
 
 from workcraft import store
 from workcraft.config import DBConfig, get_db_config
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     # The async client's modules load on first use: a peon never needs them, and
     # SQLAlchemy's asyncio layer alone costs a peon some 8 MiB.
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+    from sqlalchemy.orm import Session
 
 __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
@@ -287,7 +288,7 @@ class Workcraft:
             delete_on_success,
         )
         if connection is not None:
-            conn = connection.connection() if isinstance(connection, Session) else connection
+            conn = _connection_of(connection)
             task_id = _write_one(conn, row, self._hinter)
             _wake_after_commit(connection, _due([row]), self._hinter)
             return task_id
@@ -397,7 +398,7 @@ class Workcraft:
         """
         rows = self._new_tasks(tasks, "send_tasks_sync")
         if connection is not None:
-            conn = connection.connection() if isinstance(connection, Session) else connection
+            conn = _connection_of(connection)
             _write_many(conn, rows, self._hinter, False)
             _wake_after_commit(connection, _due(rows), self._hinter)
             return [r.id for r in rows]
@@ -881,7 +882,7 @@ def _wake_after_commit(
     for queue, times in due.items():
         pending.setdefault(queue, set()).update(times)
     target.info[_WAKE_HINTER] = hinter
-    if isinstance(target, Session):
+    if _is_session(target):
         if not event.contains(target, "after_commit", _hint_session_commit):
             event.listen(target, "after_commit", _hint_session_commit)
             event.listen(target, "after_rollback", _forget_wake_queues)
@@ -913,6 +914,21 @@ def db_async() -> ModuleType:
     from workcraft import db_async
 
     return db_async
+
+
+def _connection_of(connection: Connection | Session) -> Connection:
+    if _is_session(connection):
+        return connection.connection()
+    return cast(Connection, connection)
+
+
+def _is_session(connection: object) -> TypeGuard[Session]:
+    # A peon never imports the ORM (some 6 MiB); a caller who passes a Session has.
+    if "sqlalchemy.orm" not in sys.modules:
+        return False
+    from sqlalchemy.orm import Session
+
+    return isinstance(connection, Session)
 
 
 def _is_async_session(connection: object) -> TypeGuard[AsyncSession]:

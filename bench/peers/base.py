@@ -46,6 +46,9 @@ class Peer:
     module = ""  # the apps/ module its workers and driver import
     primary = True  # the configuration used for pickup, memory and idle rows
     db_backed = False
+    # a smaller drain for systems that need minutes for the standard one (the report
+    # says so next to their figure)
+    drain_tasks: int | None = None
     requirements: tuple[str, ...] = ()
     # packages whose versions the report lists
     version_of: tuple[str, ...] = ()

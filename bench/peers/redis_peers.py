@@ -126,6 +126,8 @@ class RQPeer(Peer):
     system = "rq"
     module = "rq_app"
     requirements = ("rq==3.0.0", "redis==8.1.0")
+    # ~200 tasks/s: 20,000 would take 100 s per repeat
+    drain_tasks = 3_000
     version_of = ("rq", "redis")
     variant = "SimpleWorker, 2 workers"
 

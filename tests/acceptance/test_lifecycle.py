@@ -217,10 +217,11 @@ def test_bad_payload_becomes_invalid_and_peon_goes_on(
     app: Workcraft, db_config: DBConfig, peons: PeonFactory
 ) -> None:
     peons("tolerant")
-    task_id = app.send_task_sync("add", [1, 2])
+    # Not due until it is broken: a peon woken by the send would run it first.
+    task_id = app.send_task_sync("add", [1, 2], delay=3600)
     execute(
         db_config,
-        "UPDATE bountyboard SET payload = '{\"task_args\": 7}' WHERE id = :id",
+        "UPDATE bountyboard SET payload = '{\"task_args\": 7}', run_at = NOW(6) WHERE id = :id",
         params={"id": task_id},
     )
     wrong_arity = app.send_task_sync("add", [1, 2, 3])

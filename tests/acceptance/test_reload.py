@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import scalar, wait_for
-from tests.peons import peon_env  # noqa: F401  (fixture)
 from workcraft.config import DBConfig
 from workcraft.core import Workcraft
 from workcraft.errors import ResultTimeout
@@ -41,7 +40,7 @@ def project(tmp_path: Path) -> Path:
 def supervisor(
     project: Path,
     peon_env: dict[str, str],
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> Iterator[subprocess.Popen[bytes]]:
     log = (tmp_path / "reload.log").open("wb")
     proc = subprocess.Popen(

@@ -125,6 +125,9 @@ def _datagram(cfg: DBConfig, token: str | None = None) -> None:
 def test_a_hint_without_the_peons_token_is_ignored(
     client: Workcraft, db_config: DBConfig, hinted_peon: PeonProcess
 ) -> None:
+    # Ready is written just before the claim loop's first claim: let one hinted task
+    # through first, so the loop is surely asleep on its one-minute poll.
+    assert client.get_result_sync(client.send_task_sync("quick", [0]), timeout=PROMPT) == 0
     task_id = _insert_unannounced(db_config)
     _datagram(db_config, token="0" * 32)
     # Nothing may happen: watch for a second (a claim takes milliseconds).
