@@ -29,6 +29,10 @@ COUNTERS = (
     "Handler_read_rnd",
     "Handler_read_rnd_next",
     "Handler_commit",
+    # durability and contention: MariaDB counts the redo log's fsyncs here too, one per
+    # durable commit (or per group of commits that share one)
+    "Innodb_data_fsyncs",
+    "Innodb_row_lock_waits",
 )
 # MariaDB 10.11 has no Innodb_rows_read: rows read are the storage-engine reads
 # (index lookups, index steps, table-scan steps).

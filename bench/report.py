@@ -375,15 +375,15 @@ def _drain(raw: dict[str, Any]) -> str:
     out = [
         "| system | tasks/s | vs fastest Python peer | vs DB ceiling | statements/task | "
         "SELECT/task | UPDATE/task | COMMIT/task | rows read/task | rows read/SELECT | "
-        "CPU us/task: workers + server | outcome |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "fsyncs/task | CPU us/task: workers + server | outcome |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rates = drain_rates(raw)
     for label, row in drains.items():
         runs = row["runs"]
         s = rates.get(label)
         if s is None:
-            out.append(f"| {label} | failed | | | | | | | | | | |")
+            out.append(f"| {label} | failed | | | | | | | | | | | |")
             continue
         vs_peer = f"{s.median / peer[1].median:.2f}x" if peer else "n/a"
         vs_ceiling = f"{s.median / ceiling.median:.0%}" if ceiling else "n/a"
@@ -393,10 +393,11 @@ def _drain(raw: dict[str, Any]) -> str:
         if sel and sum(sel):
             reads_per_select = f"{sum(reads) / sum(sel):.1f}"
         out.append(
-            f"| {label} | {s.fmt()} | {vs_peer} | {vs_ceiling} | "
+            f"| {label} | {s.fmt(1 if s.median < 10 else 0)} | {vs_peer} | {vs_ceiling} | "
             f"{_median_per_task(runs, 'Questions')} | {_median_per_task(runs, 'Com_select')} | "
             f"{_median_per_task(runs, 'Com_update')} | {_median_per_task(runs, 'Com_commit')} | "
-            f"{_median_per_task(runs, 'rows_read')} | {reads_per_select} | {_cpu(runs)} | "
+            f"{_median_per_task(runs, 'rows_read')} | {reads_per_select} | "
+            f"{_median_per_task(runs, 'Innodb_data_fsyncs')} | {_cpu(runs)} | "
             f"{_outcome(runs)} |"
         )
     out.append("")
@@ -466,11 +467,39 @@ def _pickup(raw: dict[str, Any]) -> str:
         missing = sum(r["missing"] for r in row["repeats"])
         extra = f" ({missing} lost)" if missing else ""
         out.append(
-            f"| {label} | {_fmt(s['p50'], 2, ' ms')} | {_fmt(s['p90'], 2, ' ms')} | "
-            f"{_fmt(s['p99'], 2, ' ms')} | {_fmt(s['max'], 1, ' ms')} | "
-            f"{_fmt(s['send_p50'], 2, ' ms')} | {n}{extra} |"
+            f"| {label} | {_ms(s['p50'])} | {_ms(s['p90'])} | {_ms(s['p99'])} | "
+            f"{_ms(s['max'])} | {_ms(s['send_p50'])} | {n}{extra} |"
         )
+    stages = _stages(rows)
+    if stages:
+        out += ["", stages]
     return "\n".join(out)
+
+
+def _ms(s: Summary | None) -> str:
+    if s is None:
+        return "n/a"
+    return s.fmt(2 if s.median < 10 else 1 if s.median < 100 else 0, " ms")
+
+
+def _stages(rows: dict[str, Any]) -> str:
+    lines = []
+    for label, row in rows.items():
+        reps = [r["stages"] for r in (row or {}).get("repeats", []) if r.get("stages")]
+        if not reps:
+            continue
+
+        def med(key: str, reps: list[dict[str, float]] = reps) -> str:
+            return _fmt(_summ([r[key] for r in reps]), 2, " ms")
+
+        lines.append(
+            f"Where {label}'s pickup goes (medians, from the rows' created_at and started_at "
+            f"on the database's clock): send call to INSERT {med('send_to_insert')}, INSERT "
+            f"to the claim's UPDATE {med('insert_to_claim')}, claim UPDATE to the task's "
+            f"first line (commit, hand-over to a slot) {med('claim_to_first_line')}; the send "
+            f"call returns after {med('send_call')}."
+        )
+    return "\n\n".join(lines)
 
 
 def _enqueue(raw: dict[str, Any]) -> str:
@@ -583,6 +612,12 @@ def _idle(raw: dict[str, Any]) -> str:
                 f"| {label} | {col('Questions')} | {col('Com_select')} | {col('Com_update')} "
                 f"| {col('Com_commit')} |"
             )
+        lines.append("")
+        lines.append(
+            "Statements/s is Questions: what clients send. The Com_* columns also count "
+            "statements that the database's own events run inside their procedures (the "
+            "baseline row), so a peon's own UPDATEs are its row minus the baseline."
+        )
         lines.append("")
     pickup = res.get("pickup") or {}
     if pickup:

@@ -36,7 +36,8 @@ from bench.services import REPO, STATE, Services, free_port
 
 SCENARIOS = ("ceiling", "enqueue", "drain", "pickup", "idle", "long", "history")
 RUN_DIR = STATE / "bench-run"
-RAW = RUN_DIR / "results.json"
+RAW = RUN_DIR / "results.json"  # the last published (full) run
+RAW_PARTIAL = RUN_DIR / "results-partial.json"  # the last quick or partial run
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -45,7 +46,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help=f"comma-separated: {','.join(SCENARIOS)}")
     parser.add_argument("--systems", default="", help=f"comma-separated: {','.join(SYSTEMS)}")
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (quick: 1)")
-    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help=f"re-render the report from {RAW.name} (with --quick: {RAW_PARTIAL.name})",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="write bench/RESULTS.md and bench/results.png even for a quick or partial run",
+    )
     args = parser.parse_args(argv)
     args.only = _pick(args.only, SCENARIOS, "--only")
     default_systems = QUICK_SYSTEMS if args.quick else SYSTEMS
@@ -77,9 +87,11 @@ def say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.report_only:
-        raw = json.loads(RAW.read_text())
-        report.write(raw)
-        say(f"report written from {RAW}")
+        source = RAW_PARTIAL if args.quick else RAW
+        raw = json.loads(source.read_text())
+        md, png = _outputs(bool(raw.get("published")))
+        report.write(raw, md, png)
+        say(f"report written to {md} from {source}")
         return 0
     signal.signal(signal.SIGTERM, _on_sigterm)
     scale = scenarios.Scale.make(args.quick, args.repeats)
@@ -96,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
         "errors": [],
         "load": {"start": _load()},
+        # only a full run of every scenario and system replaces the published figures
+        "published": args.publish
+        or (
+            not args.quick
+            and args.only == list(SCENARIOS)
+            and args.systems == list(SYSTEMS)
+            and args.repeats in (None, 3)
+        ),
     }
     began = time.monotonic()
     RUN_DIR.mkdir(parents=True, exist_ok=True)
@@ -126,10 +146,19 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop_all()
     raw["seconds"] = time.monotonic() - began
     raw["load"]["end"] = _load()
-    RAW.write_text(json.dumps(raw, indent=1, default=str))
-    report.write(raw)
-    say(f"done in {raw['seconds']:.0f} s: bench/RESULTS.md, bench/results.png ({RAW})")
+    _save(raw)
+    md, png = _outputs(raw["published"])
+    report.write(raw, md, png)
+    say(f"done in {raw['seconds']:.0f} s: {md}, {png} (raw figures: {_raw_path(raw)})")
     return 1 if raw["errors"] else 0
+
+
+def _outputs(published: bool) -> tuple[Path, Path]:
+    """bench/ for a full run; the scratch dir for quick and partial runs, so that they
+    never replace the published figures (unless --publish)."""
+    if published:
+        return report.RESULTS_MD, report.PLOT
+    return RUN_DIR / "RESULTS.md", RUN_DIR / "results.png"
 
 
 def _load() -> str:
@@ -155,8 +184,17 @@ def _step(raw: dict[str, Any], name: str, fn: Any, *args: Any) -> Any:
         traceback.print_exc()
         raw["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
         return False if name.startswith("setup ") else None
-    RAW.write_text(json.dumps(raw, indent=1, default=str))
+    _save(raw)
     return out
+
+
+def _raw_path(raw: dict[str, Any]) -> Path:
+    return RAW if raw.get("published") else RAW_PARTIAL
+
+
+def _save(raw: dict[str, Any]) -> None:
+    # after every step, so an interrupted run keeps what it measured
+    _raw_path(raw).write_text(json.dumps(raw, indent=1, default=str))
 
 
 def run_all(

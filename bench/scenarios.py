@@ -379,7 +379,9 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
     repeats: list[dict[str, Any]] = []
     try:
         for rep in range(scale.repeats):
+            # sample numbers unique across repeats, so rows can be matched to samples
             args = ["--samples", str(samples), "--timeout", str(timeout)]
+            args += ["--offset", str(rep * 100_000)]
             if slow:
                 # sends at random points of its 5 s poll cycle, not just after a poll
                 args += ["--gap-min", "20", "--gap-max", "5000"]
@@ -401,6 +403,7 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
                     "max": max(lat_ms),
                     "send_p50": percentile(send_ms, 50),
                     "pids": out["pids"],
+                    "stages": _pickup_stages(peer, ctx, out["timeline"]),
                 }
             )
         time.sleep(2.0)  # idle again before memory is read
@@ -415,6 +418,42 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
     finally:
         procs.stop(workers)
     return {"repeats": repeats, "memory": rss}
+
+
+def _pickup_stages(peer: Peer, ctx: Context, timeline: list[list[int]]) -> dict[str, float] | None:
+    """Where a workcraft pickup's time goes, from the rows' own timestamps (database
+    clock, same machine): send call -> row inserted (created_at) -> claimed
+    (started_at, the claim's UPDATE) -> the task's first line. Medians in ms."""
+    if not isinstance(peer, WorkcraftCurrent) or ctx.db is None or not timeline:
+        return None
+    probe = ctx.db.probe()
+    try:
+        rows = probe.query(
+            "SELECT CAST(JSON_VALUE(payload, '$.task_args[0]') AS SIGNED), "
+            "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(started_at) FROM bountyboard "
+            "WHERE task_name = 'pickup' AND JSON_VALUE(payload, '$.task_args[0]') >= 0"
+        )
+    finally:
+        probe.close()
+    stamps = {int(i): (float(c), float(st)) for i, c, st in rows if st is not None}
+    insert_ms, claim_ms, run_ms, return_ms = [], [], [], []
+    for sample, before, after, body in timeline:
+        if sample not in stamps:
+            continue
+        created, started = stamps[sample]
+        insert_ms.append((created * 1e9 - before) / 1e6)
+        claim_ms.append((started - created) * 1e3)
+        run_ms.append((body - started * 1e9) / 1e6)
+        return_ms.append((after - before) / 1e6)
+    if not insert_ms:
+        return None
+    return {
+        "send_to_insert": percentile(insert_ms, 50),
+        "insert_to_claim": percentile(claim_ms, 50),
+        "claim_to_first_line": percentile(run_ms, 50),
+        "send_call": percentile(return_ms, 50),
+        "matched": len(insert_ms),
+    }
 
 
 # ---------------------------------------------------------------------------- idle

@@ -65,6 +65,9 @@ _RECONCILE_EVERY_SECONDS = 60.0
 # An "early" hint was sent just before the commit it announces: a claim at once may
 # not see the task yet, so look once more this much later.
 _EARLY_HINT_RECHECK_SECONDS = 0.025
+# How long a busy peon waits for more slots to free before claiming for just a few:
+# nothing next to a long task, and whole batches for a stream of short ones.
+_GATHER_SLOTS_SECONDS = 0.002
 # Longer than a client keeps its list of peons to hint (workcraft.wakeup).
 _CLIENTS_LEARN_OF_US_SECONDS = 2.5
 # Bounds the memory a flood of delayed-task hints can take; polling covers the rest.
@@ -317,6 +320,11 @@ class Peon:
             if free <= 0:
                 self._sleep(self._idle_wait)  # until a slot frees
                 continue
+            if self._more_may_wait and free < self.capacity // 2:
+                # Short tasks free their slots one at a time; a claim per slot would
+                # be a transaction per task. Let a few more finish first.
+                self.stopping.wait(_GATHER_SLOTS_SECONDS)
+                free = self.capacity - len(self.executor.in_flight())
             try:
                 if time.monotonic() >= self._reconcile_at:
                     self._reconcile()

@@ -12,9 +12,10 @@ BEGIN
     DECLARE n_expired INT DEFAULT 0;
 
     -- Kapusta's "overdue": not started by its deadline, so it never starts.
+    -- (expires_pending is expires_at while PENDING, else NULL: see 0008.)
     UPDATE bountyboard
        SET status = 'EXPIRED', finished_at = NOW(6)
-     WHERE status = 'PENDING' AND expires_at <= NOW(6);
+     WHERE expires_pending <= NOW(6);
     SET n_expired = ROW_COUNT();
 
     -- Single-table UPDATEs with NOT EXISTS: a multi-table UPDATE ... LEFT JOIN makes

@@ -92,8 +92,10 @@ def pickup(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     latencies: list[int] = []
     sends: list[int] = []
     pids: list[int] = []
+    # (sample, before send, after send, task's first line), all time.time_ns()
+    timeline: list[tuple[int, int, int, int]] = []
     missing = 0
-    for i in range(args.samples):
+    for i in range(args.offset, args.offset + args.samples):
         # idle gap: the workers have finished the previous task and gone back to waiting
         time.sleep(random.uniform(args.gap_min, args.gap_max) / 1000.0)
         _drain_socket(sock)
@@ -107,6 +109,7 @@ def pickup(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         latencies.append(got[0] - before)
         sends.append(after - before)
         pids.append(got[1])
+        timeline.append((i, before, after, got[0]))
     sock.close()
     return {
         "latencies_ns": latencies,
@@ -114,6 +117,7 @@ def pickup(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         "pids": sorted(set(pids)),
         "warm_pids": sorted(warm_pids),
         "missing": missing,
+        "timeline": timeline,
     }
 
 
@@ -124,6 +128,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--mode", default="single")
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--offset", type=int, default=0, help="first sample number")
     parser.add_argument("--gap-min", type=float, default=20.0)
     parser.add_argument("--gap-max", type=float, default=50.0)
     parser.add_argument("--timeout", type=float, default=15.0)
