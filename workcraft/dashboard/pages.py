@@ -38,14 +38,13 @@ def _no_params(request: Request) -> None:
 def overview_page(request: Request) -> Response:
     _no_params(request)
     ctx = context_of(request)
-    # The counts read a whole index (about 0.1 s per million rows): on a connection
-    # of their own, while this one reads the rest.
-    counting = ctx.readers.submit(overview.read, ctx.cfg, overview.queue_stats)
+    # The counts read a whole index (about 0.1 s per million rows): shared by all
+    # tabs, refreshed in the background (see snapshot.py).
     with connect(ctx.cfg) as conn:
         points = overview.throughput(conn, CHART_MINUTES)
         rates = overview.finished_by_queue(conn, CHART_MINUTES)
         peon_views = overview.peons(conn, ctx.settings)
-    stats = counting.result()
+    stats = ctx.queue_counts.get()
     queues = views.queue_rows(stats, rates, CHART_MINUTES)
     totals = {s: sum(q.counts.get(s, 0) for q in queues) for s in STATUSES}
     ages = [q.oldest_pending_age for q in queues if q.oldest_pending_age is not None]

@@ -7,6 +7,7 @@ template marks user data ``|safe``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from workcraft import overview
 from workcraft.config import DBConfig, Settings
 from workcraft.dashboard import formatting
 from workcraft.dashboard.options import DashboardOptions
-from workcraft.overview import last_line
+from workcraft.dashboard.snapshot import Snapshot
+from workcraft.overview import QueueStats, last_line
 
 __all__ = ["PACKAGE_DIR", "STATIC_DIR", "DashboardContext", "make_environment", "render"]
 
@@ -82,11 +85,22 @@ class DashboardContext:
     settings: Settings
     options: DashboardOptions
     templates: Environment
-    # For pages whose reads can overlap (the overview's counts take most of its time
-    # at a million rows; its other reads run meanwhile on a second connection).
+    # Background reads (the overview's counts, see snapshot.py).
     readers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="wc-dash")
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="wc-dash")
     )
+    queue_counts: Snapshot[list[QueueStats]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        refresh = self.options.refresh_seconds
+        counts = Snapshot(
+            functools.partial(overview.read, self.cfg, overview.queue_stats),
+            self.readers,
+            # Fresh enough for one refresh of an open page; never older than two.
+            fresh_for=min(1.0, refresh),
+            max_stale=2 * refresh,
+        )
+        object.__setattr__(self, "queue_counts", counts)  # a frozen dataclass
 
 
 def context_of(request: Request) -> DashboardContext:
