@@ -32,6 +32,8 @@ PROCEDURES = (
     "wc_reopen_failed_tasks_v1",
     "wc_purge_history_v1",
 )
+# For people in a DB GUI (sql/routines/95_views.sql); nothing of workcraft reads them.
+VIEWS = ("wc_queue_stats", "wc_live_peons", "wc_recent_failures")
 EVENTS = {
     "wc_check_dead_peons": ("check_dead_peons", "check_dead_peon_interval_s"),
     "wc_self_correct_tasks": ("self_correct_tasks", "self_correct_interval_s"),
@@ -109,6 +111,12 @@ def _schema_checks(conn: Connection) -> list[Check]:
         Check("procedures", "fail", f"missing {', '.join(absent)}: run setup_database_tables")
         if absent
         else Check("procedures", "ok", ", ".join(PROCEDURES))
+    )
+    no_views = [v for v in VIEWS if v not in store.table_names(conn)]  # views are listed too
+    checks.append(
+        Check("views", "warn", f"missing {', '.join(no_views)}: run setup_database_tables")
+        if no_views
+        else Check("views", "ok", ", ".join(VIEWS))
     )
     return checks
 

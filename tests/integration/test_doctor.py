@@ -9,12 +9,13 @@ from tests.helpers import closed_port, execute, query, temporary_user, wait_for
 from workcraft import db, doctor, store
 from workcraft.config import DBConfig, Settings
 from workcraft.doctor import Check
-from workcraft.schema import latest_version
+from workcraft.schema import latest_version, setup_database
 
 EXPECTED_CHECKS = [
     "connection",
     "schema",
     "procedures",
+    "views",
     "event scheduler",
     "event wc_check_dead_peons",
     "event wc_self_correct_tasks",
@@ -175,3 +176,15 @@ def test_a_read_only_account_fails_the_peon_privileges(
     peons = checks["privileges (peons, apps)"]
     assert peons.outcome == "fail"
     assert f"lacks INSERT, UPDATE, DELETE, EXECUTE on {db_config.database}" in peons.detail
+
+
+def test_verify_warns_about_a_missing_view(db_config: DBConfig, test_settings: Settings) -> None:
+    execute(db_config, "DROP VIEW wc_recent_failures")
+    try:
+        checks = {c.name: c for c in doctor.run_checks(db_config)}
+        assert checks["views"].outcome == "warn"
+        assert "wc_recent_failures" in checks["views"].detail
+        assert "setup_database_tables" in checks["views"].detail
+    finally:
+        setup_database(db_config, test_settings)
+    assert {c.name: c for c in doctor.run_checks(db_config)}["views"].outcome == "ok"
