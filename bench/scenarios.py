@@ -120,7 +120,11 @@ METHODS = {
         "(`app.send_task_sync`, Celery `.delay`, Huey's task call, Dramatiq `.send`, RQ "
         "`enqueue`), one at a time in one process. Bulk: one `app.send_tasks_sync` call "
         "with N tasks (RQ: `enqueue_many` in pipelines of 1,000; workcraft 0.5.27 has no "
-        "bulk send: multi-row INSERTs as its README allows)."
+        "bulk send: multi-row INSERTs as its README allows). For workcraft, each single "
+        "repeat is paired with the database's own single-row commit rate measured right "
+        "before it on the same table (1 PyMySQL client, INSERT + COMMIT), and the target's "
+        "ratio is the median of the pairs' ratios: the machine is shared, and rates drift "
+        "between minutes."
     ),
     "history": (
         "bountyboard is filled with finished SUCCESS rows (INSERT ... SELECT from "
@@ -508,14 +512,18 @@ def enqueue(peer: Peer, ctx: Context, scale: Scale) -> dict[str, Any]:
     db = peer.database(ctx)
     for _ in range(scale.repeats):
         peer.reset(ctx)
+        row: dict[str, Any] = {}
+        if isinstance(peer, WorkcraftCurrent) and ctx.db is not None:
+            # the database's own single-row commit rate right before, on the same table:
+            # the machine is shared, so the target's ratio is taken pair by pair
+            row["commit_rate"] = ceiling.commit_rate(ctx.db, scale.enqueue_single_n)["rate"]
+            peer.reset(ctx)
         probe = db.probe() if db is not None else None
         window = Window(probe).__enter__() if probe is not None else None
         out = peer.driver(ctx, "enqueue", "--n", str(scale.enqueue_single_n), "--mode", "single")
-        row: dict[str, Any] = {"n": out["n"], "seconds": out["seconds"]}
-        row["rate"] = out["n"] / out["seconds"]
+        row.update({"n": out["n"], "seconds": out["seconds"], "rate": out["n"] / out["seconds"]})
         if window is not None:
-            cost = window.close()
-            row["db_per_task"] = per_unit(cost, out["n"])
+            row["db_per_task"] = per_unit(window.close(), out["n"])
         single.append(row)
         peer.reset(ctx)
         out = peer.driver(ctx, "enqueue", "--n", str(scale.enqueue_bulk_n), "--mode", "bulk")
