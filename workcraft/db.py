@@ -393,6 +393,33 @@ def autocommit_cursor(cfg: DBConfig) -> Iterator[Any]:
         raw.close()
 
 
+class TransientRetries:
+    """When to try again after a transient error, and how long to pause: jittered
+    exponential backoff up to a deadline. Shared by the sync and async retry loops."""
+
+    def __init__(
+        self, what: str, deadline: float | None, base_delay: float, max_delay: float
+    ) -> None:
+        self.what, self.deadline, self.max_delay = what, deadline, max_delay
+        self.started = time.monotonic()
+        self.delay = base_delay
+        self.attempt = 0
+
+    def pause_after(self, exc: DBAPIError | DatabaseError) -> float:
+        """Seconds to wait before the next try; re-raises ``exc`` when there is none."""
+        if not is_transient(exc):
+            raise exc
+        self.attempt += 1
+        if self.deadline is not None and time.monotonic() - self.started >= self.deadline:
+            raise exc
+        if self.attempt == 1 or self.attempt % 20 == 0:
+            reason = str(exc).splitlines()[0] if isinstance(exc, DatabaseError) else exc.orig
+            logger.warning("{}: {} (attempt {}), retrying", self.what, reason, self.attempt)
+        pause = random.uniform(0, self.delay)
+        self.delay = min(self.max_delay, self.delay * 2)
+        return pause
+
+
 def retry_transient(
     fn: Callable[[], T],
     *,
@@ -406,22 +433,9 @@ def retry_transient(
     ``deadline`` is in seconds from now; None retries forever (a peon waiting out a
     database restart). Anything that is not transient is raised at once.
     """
-    started = time.monotonic()
-    delay = base_delay
-    attempt = 0
+    retries = TransientRetries(what, deadline, base_delay, max_delay)
     while True:
         try:
             return fn()
         except (DBAPIError, DatabaseError) as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            elapsed = time.monotonic() - started
-            if deadline is not None and elapsed >= deadline:
-                raise
-            sleep = random.uniform(0, delay)
-            if attempt == 1 or attempt % 20 == 0:
-                reason = str(exc).splitlines()[0] if isinstance(exc, DatabaseError) else exc.orig
-                logger.warning("{}: {} (attempt {}), retrying", what, reason, attempt)
-            time.sleep(sleep)
-            delay = min(max_delay, delay * 2)
+            time.sleep(retries.pause_after(exc))

@@ -14,14 +14,11 @@ the pool is closed when its loop shuts down (see ``_close_with_loop``).
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from loguru import logger
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -30,8 +27,8 @@ from workcraft.config import DBConfig
 from workcraft.db import (
     CONNECT_TIMEOUT_SECONDS,
     DatabaseError,
+    TransientRetries,
     explain,
-    is_transient,
     limit_idle_transactions,
     missing_tables_error,
     sqlalchemy_url,
@@ -133,20 +130,9 @@ async def retry_transient_async(
     max_delay: float = 2.0,
 ) -> T:
     """:func:`workcraft.db.retry_transient` for coroutines: awaits instead of sleeping."""
-    started = time.monotonic()
-    delay = base_delay
-    attempt = 0
+    retries = TransientRetries(what, deadline, base_delay, max_delay)
     while True:
         try:
             return await fn()
         except (DBAPIError, DatabaseError) as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            if deadline is not None and time.monotonic() - started >= deadline:
-                raise
-            if attempt == 1 or attempt % 20 == 0:
-                reason = str(exc).splitlines()[0] if isinstance(exc, DatabaseError) else exc.orig
-                logger.warning("{}: {} (attempt {}), retrying", what, reason, attempt)
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(max_delay, delay * 2)
+            await asyncio.sleep(retries.pause_after(exc))
