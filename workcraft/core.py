@@ -294,6 +294,14 @@ class Workcraft:
             return task_id
         cfg = self._db(db_config)
         attempts = 0
+        hinted: frozenset[str] = frozenset()
+
+        def hint_early() -> None:
+            # Naming the task, while the INSERT commits: an idle peon's claim of it
+            # waits on the row lock and runs the moment the row is there.
+            nonlocal hinted
+            if row.delay_us == 0 and not hinted:
+                hinted = self._hinter.hint(_due([row]), early=True, task_id=row.id)
 
         def insert() -> str:
             nonlocal attempts
@@ -302,7 +310,7 @@ class Workcraft:
                 if row.unique_key is None:
                     # One statement: committed by itself, in one round trip.
                     with autocommit_cursor(cfg) as cursor:
-                        store.insert_task_autocommit(cursor, row)
+                        store.insert_task_autocommit(cursor, row, then=hint_early)
                     return row.id
                 with connect(cfg) as conn:
                     return _write_one(conn, row, self._hinter)
@@ -316,7 +324,9 @@ class Workcraft:
         task_id = retry_transient(insert, what=f"send {task_name}")
         if self._hinter.stale():
             self._look_up_peons(cfg)
-        self._hinter.hint(_due([row]))
+        # Peons hinted during the INSERT had their early hint; the rest (all, for a
+        # delayed or unique task; new ones from a fresh peon list) get theirs now.
+        self._hinter.hint(_due([row]), skip=hinted)
         logger.debug("sent {} {} to queue {}", task_name, task_id, row.queue)
         return task_id
 

@@ -12,7 +12,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -391,6 +391,33 @@ def autocommit_cursor(cfg: DBConfig) -> Iterator[Any]:
         raise (missing or wrapped) from None
     finally:
         raw.close()
+
+
+def execute_then(
+    cursor: Any, statement: str, args: Sequence[Any], then: Callable[[], object]
+) -> int:
+    """``cursor.execute(statement, args)`` on a PyMySQL cursor, for a statement without
+    a result set (returns the rows affected), calling ``then()`` once the statement is
+    on its way to the server and before its reply is read: work that should overlap
+    the server's (the wake-up hint for a peon that will claim the row this INSERT
+    writes: sent after the INSERT, its claim cannot overtake it).
+
+    PyMySQL has no public call for the two halves; without them, ``then`` runs first.
+    """
+    conn = cursor.connection
+    send = getattr(conn, "_execute_command", None)
+    read = getattr(conn, "_read_query_result", None)
+    if send is None or read is None:
+        then()
+        return int(cursor.execute(statement, args))
+    from pymysql.constants import COMMAND
+
+    send(COMMAND.COM_QUERY, cursor.mogrify(statement, args).encode(conn.encoding))
+    try:
+        then()
+    finally:
+        affected = read()  # the reply is read whatever then() did
+    return int(affected)
 
 
 class TransientRetries:

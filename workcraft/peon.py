@@ -14,7 +14,9 @@ Beside the loop, five threads:
   under a lease, while the event scheduler is off or its events stopped ticking;
 * the **scheduler** fires the app's periodic tasks, each tick exactly once;
 * the **hint listener** wakes the loop when a client announces new work (see
-  :mod:`workcraft.wakeup`), so an idle peon claims at once yet polls seldom.
+  :mod:`workcraft.wakeup`), so an idle peon claims at once yet polls seldom. A hint
+  that names its task is claimed right there, by id, when the peon is idle: the
+  claim then overlaps the send's commit instead of following it.
 
 Signal handlers only set flags: any database work in a handler could wait on a lock
 held by the very claim it interrupted.
@@ -44,6 +46,7 @@ from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import (
     DatabaseError,
     connect,
+    error_code,
     is_transient,
     retry_transient,
     set_idle_transaction_timeout,
@@ -70,6 +73,8 @@ _EARLY_HINT_RECHECK_SECONDS = 0.025
 _GATHER_SLOTS_SECONDS = 0.002
 # Longer than a client keeps its list of peons to hint (workcraft.wakeup).
 _CLIENTS_LEARN_OF_US_SECONDS = 2.5
+# MySQL's ER_SP_DOES_NOT_EXIST
+_NO_SUCH_PROCEDURE = 1305
 # Bounds the memory a flood of delayed-task hints can take; polling covers the rest.
 _MAX_WAKE_TIMES = 10_000
 
@@ -122,6 +127,11 @@ class Peon:
         self.stopping = threading.Event()
         self.forced = threading.Event()
         self._wake = threading.Event()  # work may wait: a hint, a slot freed, or stopping
+        # Slots promised to claims under way: the loop's and a hinted one may overlap.
+        self._slots_lock = threading.Condition()
+        self._reserved = 0
+        self._reconciling = False
+        self._claim_by_id = True  # off when the database lacks the procedure
         self._more_may_wait = False  # the last claim filled every free slot
         # Monotonic times at which delayed work falls due (hints, our own retries).
         self._wake_times: list[float] = []
@@ -155,11 +165,13 @@ class Peon:
                 "machine, or set DB_PEON_WAKE_HINTS to false to rely on polling alone"
             ) from None
 
-    def _on_hint(self, queue: str, early: bool, due_in: float) -> None:
+    def _on_hint(self, queue: str, early: bool, due_in: float, task_id: str) -> None:
         if queue not in self.options.queues:
             return
         if due_in > 0:
             self._wake_later(due_in)
+            return
+        if task_id and self._claim_hinted(queue, task_id):
             return
         if early:
             self._wake_later(_EARLY_HINT_RECHECK_SECONDS)
@@ -316,7 +328,7 @@ class Peon:
             # Cleared before looking, so a hint that lands during the claim below
             # makes the next wait return at once instead of being lost.
             self._wake.clear()
-            free = self.capacity - len(self.executor.in_flight())
+            free = self._free_slots()
             if free <= 0:
                 self._sleep(self._idle_wait)  # until a slot frees
                 continue
@@ -324,11 +336,15 @@ class Peon:
                 # Short tasks free their slots one at a time; a claim per slot would
                 # be a transaction per task. Let a few more finish first.
                 self.stopping.wait(_GATHER_SLOTS_SECONDS)
-                free = self.capacity - len(self.executor.in_flight())
             try:
                 if time.monotonic() >= self._reconcile_at:
                     self._reconcile()
-                claimed = self._claim(free)
+                free = self._reserve(self.capacity)
+                try:
+                    claimed = self._claim(free) if free > 0 else []
+                    self._submit(claimed)
+                finally:
+                    self._unreserve(free)
                 backoff = self.settings.polling_interval
             except (DBAPIError, DatabaseError) as exc:
                 # A claim whose COMMIT reply was lost may have committed: reconcile
@@ -346,13 +362,69 @@ class Peon:
                 continue
             # Only then may a finished task mean that more is due right away;
             # otherwise a hint or the next poll says so.
-            self._more_may_wait = len(claimed) == free
-            for job in claimed:
-                logger.info("task {} {} started (attempt {})", job.task_name, job.id, job.attempt)
-                self.executor.submit(job)
+            self._more_may_wait = free > 0 and len(claimed) == free
             if not self._more_may_wait:
                 # Drained: jittered, so peons started together do not poll in lockstep.
                 self._sleep(self._idle_wait * random.uniform(0.8, 1.2))
+
+    def _free_slots(self) -> int:
+        with self._slots_lock:
+            return self.capacity - len(self.executor.in_flight()) - self._reserved
+
+    def _reserve(self, most: int) -> int:
+        """Promise up to ``most`` free slots to a claim about to run; 0 while the
+        reconciliation runs (it must see every claimed task in flight)."""
+        with self._slots_lock:
+            if self._reconciling:
+                return 0
+            free = min(most, self.capacity - len(self.executor.in_flight()) - self._reserved)
+            free = max(free, 0)
+            self._reserved += free
+            return free
+
+    def _unreserve(self, count: int) -> None:
+        """After the claim's tasks were submitted (in flight now) or none came."""
+        with self._slots_lock:
+            self._reserved -= count
+            self._slots_lock.notify_all()
+
+    def _submit(self, jobs: list[ClaimedTask]) -> None:
+        for job in jobs:
+            logger.info("task {} {} started (attempt {})", job.task_name, job.id, job.attempt)
+            self.executor.submit(job)
+
+    def _claim_hinted(self, queue: str, task_id: str) -> bool:
+        """Claim the task a hint names, in the listener's thread: one hop fewer, and
+        the claim waits on the INSERT's row lock, so it runs the moment the send
+        commits. Only while idle: with a backlog the loop claims by priority.
+        True if the hint needs nothing more: the task is ours now, or its row is there
+        but not for us (another peon's, paused, not one of our tasks)."""
+        if not self._claim_by_id or self._more_may_wait or self.stopping.is_set():
+            return False
+        if not self._reserve(1):
+            return False
+        try:
+            with connect(self.cfg, ping=False) as conn:
+                job, seen = store.claim_task_by_id(conn, self.id, task_id, queue, self.task_names)
+                # Started before the claim's COMMIT: the row stays locked to us until it
+                # lands. Should it not, the claim never happened: the outcome is fenced
+                # out and the task runs again elsewhere (at least once, as ever).
+                self._submit([job] if job is not None else [])
+            return seen
+        except (DBAPIError, DatabaseError) as exc:
+            if error_code(exc) == _NO_SUCH_PROCEDURE:
+                self._claim_by_id = False
+                logger.warning(
+                    "the database lacks wc_claim_task_v1 (routines older than this "
+                    "workcraft): run setup_database_tables; until then hints only wake"
+                )
+                return False
+            # Its commit may have gone through: the loop reconciles before it claims.
+            self._reconcile_at = 0.0
+            logger.debug("claim of hinted task {} failed: {}", task_id, _one_line(exc))
+            return False
+        finally:
+            self._unreserve(1)
 
     def _sleep(self, seconds: float) -> None:
         """Wait for a reason to claim: a hint, a freed slot (see _on_done), stopping,
@@ -369,18 +441,27 @@ class Peon:
 
     def _reconcile(self) -> None:
         """Release tasks the database says we run but we do not (a claim that committed
-        although its reply was lost). Runs in the claim thread, so no claim races it;
-        an outcome is always in flight or unrecorded until written (see executors)."""
-        with connect(self.cfg) as conn:
-            held = store.running_tasks_of(conn, self.id)
-            known = {(j.id, j.attempt) for j in self.executor.in_flight()}
-            with self._records_lock:
-                known |= self._unrecorded
-            orphans = [task for task in held if task not in known]
-            released = sum(
-                store.release_task(conn, self.id, task_id, attempt, died=False)
-                for task_id, attempt in orphans
-            )
+        although its reply was lost). Runs in the claim thread, and holds off hinted
+        claims, so no claim races it; an outcome is always in flight or unrecorded
+        until written (see executors)."""
+        with self._slots_lock:
+            self._reconciling = True
+            while self._reserved:  # a hinted claim under way
+                self._slots_lock.wait()
+        try:
+            with connect(self.cfg) as conn:
+                held = store.running_tasks_of(conn, self.id)
+                known = {(j.id, j.attempt) for j in self.executor.in_flight()}
+                with self._records_lock:
+                    known |= self._unrecorded
+                orphans = [task for task in held if task not in known]
+                released = sum(
+                    store.release_task(conn, self.id, task_id, attempt, died=False)
+                    for task_id, attempt in orphans
+                )
+        finally:
+            with self._slots_lock:
+                self._reconciling = False
         if released:
             logger.warning("released {} task(s) claimed but never started here", released)
         self._reconcile_at = time.monotonic() + _RECONCILE_EVERY_SECONDS

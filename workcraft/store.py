@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from workcraft.db import execute_then
 from workcraft.models import ClaimedTask, NewTask, Outcome, TaskStatus
 from workcraft.wakeup import WakeTarget
 
@@ -256,10 +257,14 @@ def insert_tasks(conn: Connection, rows: list[NewTask], ignore_existing: bool = 
         )
 
 
-def insert_task_autocommit(cursor: Any, row: NewTask) -> None:
+def insert_task_autocommit(
+    cursor: Any, row: NewTask, then: Callable[[], object] = lambda: None
+) -> None:
     """One task in one statement, on a driver cursor in autocommit mode (see
-    db.autocommit_cursor): a send is then a single round trip."""
-    cursor.execute(
+    db.autocommit_cursor): a send is then a single round trip. ``then`` runs while
+    the server works on it (db.execute_then)."""
+    execute_then(
+        cursor,
         f"INSERT INTO bountyboard ({_TASK_INSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, "
         "NOW(6) + INTERVAL %s MICROSECOND, "
         "IF(%s IS NULL, NULL, NOW(6) + INTERVAL %s MICROSECOND), %s, %s, %s)",
@@ -278,6 +283,7 @@ def insert_task_autocommit(cursor: Any, row: NewTask) -> None:
             row.unique_key,
             row.delete_on_success,
         ),
+        then,
     )
 
 
@@ -327,10 +333,12 @@ def list_task_rows(
     return rows[:limit]
 
 
+_CLAIM_COLUMNS = (
+    "id, task_name, queue, payload, attempt, retry_count, retry_limit, "
+    "retry_on_failure, timeout_seconds, delete_on_success"
+)
 _CLAIM_SELECT = text(
-    "SELECT id, task_name, queue, payload, attempt, retry_count, retry_limit, "
-    "retry_on_failure, timeout_seconds, delete_on_success "
-    "FROM bountyboard FORCE INDEX (ix_claim) "
+    f"SELECT {_CLAIM_COLUMNS} FROM bountyboard FORCE INDEX (ix_claim) "
     "WHERE status = 'PENDING' AND queue = :queue AND run_at <= NOW(6) "
     "AND task_name IN :names "
     "AND (expires_at IS NULL OR expires_at > NOW(6)) "
@@ -373,24 +381,53 @@ def claim_tasks(
         if want <= 0:
             break
         rows = conn.execute(_CLAIM_SELECT, {"queue": queue, "names": names, "limit": want})
-        claimed.extend(
-            ClaimedTask(
-                id=str(r.id),
-                task_name=str(r.task_name),
-                queue=str(r.queue),
-                payload=r.payload,
-                attempt=int(r.attempt) + 1,
-                retry_count=int(r.retry_count),
-                retry_limit=int(r.retry_limit),
-                retry_on_failure=bool(r.retry_on_failure),
-                timeout_seconds=float(r.timeout_seconds) if r.timeout_seconds else None,
-                delete_on_success=bool(r.delete_on_success),
-            )
-            for r in rows
-        )
+        claimed.extend(_claimed(r, 1) for r in rows)
     if claimed:
         conn.execute(_CLAIM_UPDATE, {"worker": worker_id, "ids": [t.id for t in claimed]})
     return claimed
+
+
+def _claimed(row: Any, uncounted: int) -> ClaimedTask:
+    """A row of _CLAIM_COLUMNS; ``uncounted``: 1 if it was read before the claim's
+    UPDATE (which counts this attempt), else 0."""
+    (
+        task_id,
+        task_name,
+        queue,
+        payload,
+        attempt,
+        retry_count,
+        retry_limit,
+        retry_on_failure,
+        timeout_seconds,
+        delete_on_success,
+    ) = row
+    return ClaimedTask(
+        id=str(task_id),
+        task_name=str(task_name),
+        queue=str(queue),
+        payload=payload,
+        attempt=int(attempt) + uncounted,
+        retry_count=int(retry_count),
+        retry_limit=int(retry_limit),
+        retry_on_failure=bool(retry_on_failure),
+        timeout_seconds=float(timeout_seconds) if timeout_seconds else None,
+        delete_on_success=bool(delete_on_success),
+    )
+
+
+def claim_task_by_id(
+    conn: Connection, worker_id: str, task_id: str, queue: str, names: list[str]
+) -> tuple[ClaimedTask | None, bool]:
+    """Claim the one task a wake-up hint named, if it is due in ``queue``: one round
+    trip (sql/routines/15_claim_task.sql); the caller commits. Returns the task if it
+    is now ours, and whether its row was there at all (not yet committed, or gone)."""
+    row = conn.exec_driver_sql(
+        "CALL wc_claim_task_v1(%s, %s, %s, %s)", (task_id, worker_id, queue, json.dumps(names))
+    ).first()
+    if row is None:
+        return None, False
+    return (_claimed(row[1:], 0) if row[0] else None), True
 
 
 # A success keeps the error of the attempt before it: "succeeded on retry 2 after

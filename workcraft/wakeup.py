@@ -5,14 +5,17 @@ its address and a random token in its ``peon`` row; a client that has just
 committed new tasks sends one small datagram to every live peon serving their
 queue. The peon claims at once instead of at its next poll.
 
-A hint is only a hint: it carries no task, a lost or forged one costs at most one
-empty claim, and peons keep polling (DB_PEON_FALLBACK_POLLING_INTERVAL) so a lost
-hint costs latency, never a task. A hint without the peon's token is ignored, so
-only someone who can read the peon table can wake a peon.
+A hint is only a hint: it carries at most a task's id, a lost or forged one costs
+at most one empty claim, and peons keep polling (DB_PEON_FALLBACK_POLLING_INTERVAL)
+so a lost hint costs latency, never a task. A hint without the peon's token is
+ignored, so only someone who can read the peon table can wake a peon.
 
-Datagram: ``wk1 <token> <flags> <due_ms> <queue>``. Flag ``e`` (early) says the hint
-was sent before the commit it announces, so an empty claim should look again
-shortly. ``due_ms`` > 0 announces a delayed task: the peon wakes when it is due.
+Datagram: ``wk1 <token> <flags>[=<task id>] <due_ms> <queue>``. Flag ``e`` (early)
+says the hint was sent before the commit it announces, so an empty claim should
+look again shortly. ``due_ms`` > 0 announces a delayed task: the peon wakes when it
+is due. A task id lets an idle peon claim that very row at once: its claim waits on
+the row lock of the INSERT still committing, so hint and commit overlap. (Peons of
+an older version read such a hint as a plain, not early, one.)
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ def local_address_towards(host: str, port: int) -> str:
 
 
 class HintListener:
-    """A peon's end: a UDP socket, and a thread calling ``on_hint(queue, early, due_in)``."""
+    """A peon's end: a UDP socket, and a thread calling
+    ``on_hint(queue, early, due_in, task_id)`` (task_id "" when the hint names none)."""
 
     def __init__(self, wake_address: str, db_host: str, db_port: int) -> None:
         host, port = split_address(wake_address) if wake_address else ("", 0)
@@ -100,7 +104,7 @@ class HintListener:
         self.address = join_address(host, self.sock.getsockname()[1])
         self.token = secrets.token_hex(16)
 
-    def run(self, stop: threading.Event, on_hint: Callable[[str, bool, float], None]) -> None:
+    def run(self, stop: threading.Event, on_hint: Callable[[str, bool, float, str], None]) -> None:
         expected = self.token.encode()
         while not stop.is_set():
             try:
@@ -117,9 +121,10 @@ class HintListener:
                 continue
             if not hmac.compare_digest(parts[1], expected):
                 continue
+            flags, _, task_id = parts[2].partition(b"=")
             with contextlib.suppress(UnicodeDecodeError, ValueError):
                 due_in = max(0, int(parts[3])) / 1000
-                on_hint(parts[4].decode(), parts[2] == b"e", due_in)
+                on_hint(parts[4].decode(), flags == b"e", due_in, task_id.decode("ascii"))
 
     def close(self) -> None:
         self.sock.close()
@@ -143,18 +148,31 @@ class Hinter:
             self._targets = targets
             self._read_at = time.monotonic()
 
-    def hint(self, due: Mapping[str, Iterable[int]], early: bool = False) -> None:
+    def known(self) -> bool:
+        """Whether the peon list was read at all (if stale, it is still the best guess)."""
+        return self._read_at > -1e9
+
+    def hint(
+        self,
+        due: Mapping[str, Iterable[int]],
+        early: bool = False,
+        task_id: str = "",
+        skip: frozenset[str] = frozenset(),
+    ) -> frozenset[str]:
         """Tell the peons of each queue in ``due`` (queue -> due in how many ms: 0 for
-        now). Never raises: a hint not sent is a hint lost, which polling covers."""
+        now), except those at the addresses in ``skip``; returns the addresses hinted.
+        ``task_id``: the one task these hints announce. Never raises: a hint not sent
+        is a hint lost, which polling covers."""
         with self._lock:
-            targets = [t for t in self._targets if t.queues & due.keys()]
+            targets = [t for t in self._targets if t.queues & due.keys() and t.address not in skip]
         for target in targets:
             for queue in sorted(target.queues & due.keys()):
                 for due_ms in sorted(set(due[queue]))[:MAX_DUE_TIMES_PER_QUEUE]:
-                    self._send(target, queue, due_ms, early)
+                    self._send(target, queue, due_ms, early, task_id)
+        return frozenset(t.address for t in targets)
 
-    def _send(self, target: WakeTarget, queue: str, due_ms: int, early: bool) -> None:
-        flags = "e" if early else "-"
+    def _send(self, target: WakeTarget, queue: str, due_ms: int, early: bool, task_id: str) -> None:
+        flags = ("e" if early else "-") + (f"={task_id}" if task_id else "")
         message = f"{_MAGIC} {target.token} {flags} {due_ms} {queue}".encode()
         if len(message) > _MAX_DATAGRAM:
             return

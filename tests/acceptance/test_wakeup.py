@@ -114,10 +114,11 @@ def _insert_unannounced(cfg: DBConfig) -> str:
     return task_id
 
 
-def _datagram(cfg: DBConfig, token: str | None = None) -> None:
+def _datagram(cfg: DBConfig, token: str | None = None, task_id: str = "") -> None:
     row = query(cfg, "SELECT wake_addr, wake_token FROM peon WHERE id = 'hinted'")[0]
     host, port = split_address(row.wake_addr)
-    message = f"wk1 {token or row.wake_token} - 0 DEFAULT".encode()
+    flags = f"-={task_id}" if task_id else "-"
+    message = f"wk1 {token or row.wake_token} {flags} 0 DEFAULT".encode()
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.sendto(message, (host, port))
 
@@ -138,6 +139,25 @@ def test_a_hint_without_the_peons_token_is_ignored(
         time.sleep(0.05)
     _datagram(db_config)
     assert client.get_result_sync(task_id, timeout=PROMPT) == 5, hinted_peon.log()
+
+
+def test_a_hint_naming_its_task_claims_just_that_task(
+    client: Workcraft, db_config: DBConfig, hinted_peon: PeonProcess
+) -> None:
+    assert client.get_result_sync(client.send_task_sync("quick", [0]), timeout=PROMPT) == 0
+    other = _insert_unannounced(db_config)
+    named = _insert_unannounced(db_config)
+    _datagram(db_config, task_id=named)
+    assert client.get_result_sync(named, timeout=PROMPT) == 5, hinted_peon.log()
+    # A plain hint would have had the peon claim both; this one was claimed by its id,
+    # and nothing woke the loop for the other (it waits for a poll, a minute away).
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        status = client.status(other)
+        assert status is not None and status.value == "PENDING"
+        time.sleep(0.05)
+    _datagram(db_config)
+    assert client.get_result_sync(other, timeout=PROMPT) == 5, hinted_peon.log()
 
 
 def test_hints_off_leaves_polling_alone(
