@@ -7,6 +7,7 @@ DROP EVENT IF EXISTS wc_check_dead_peons;
 DROP EVENT IF EXISTS wc_self_correct_tasks;
 DROP EVENT IF EXISTS wc_reopen_failed_tasks;
 DROP EVENT IF EXISTS wc_purge_history;
+DROP PROCEDURE IF EXISTS wc_claim_task_v1;
 DROP PROCEDURE IF EXISTS wc_check_dead_peons_v1;
 DROP PROCEDURE IF EXISTS wc_self_correct_tasks_v1;
 DROP PROCEDURE IF EXISTS wc_reopen_failed_tasks_v1;

@@ -27,6 +27,7 @@ Outcome = Literal["ok", "warn", "fail"]
 
 TABLES = ("bountyboard", "peon", "logs", "maintenance", "workcraft_schema")
 PROCEDURES = (
+    "wc_claim_task_v1",
     "wc_check_dead_peons_v1",
     "wc_self_correct_tasks_v1",
     "wc_reopen_failed_tasks_v1",

@@ -458,17 +458,22 @@ def record_outcomes(
     outcomes: list[Outcome],
     default_backoff: Callable[[int], float] = lambda retry_count: 0.0,
 ) -> list[Outcome]:
-    """Write finished attempts; return the ones fenced out (requeued or taken elsewhere).
+    """Write finished attempts; return the ones fenced out (requeued or taken elsewhere;
+    an outcome its row already shows, written by an earlier try, is not).
 
     A failure to be retried goes back to PENDING with its backoff; every failed
     attempt also lands in task_attempts; a success sent with delete_on_success
     deletes its row instead.
     """
     plain = [o for o in outcomes if not o.retry and not _deleted_on_success(o)]
-    fenced = _finish_plain(conn, worker_id, plain)
+    fenced, done = _finish_plain(conn, worker_id, plain)
     written_failures = [
         o for o in plain if o.status in (TaskStatus.FAILURE, TaskStatus.INVALID) and o not in fenced
     ]
+    if done < len(plain) - len(fenced):
+        # Some rows already showed their outcome (a retried write whose first try
+        # committed): their failures are in task_attempts already.
+        written_failures = [o for o in written_failures if not already_recorded(conn, worker_id, o)]
     for o in outcomes:
         if not (o.retry or _deleted_on_success(o)):
             continue
@@ -482,7 +487,9 @@ def record_outcomes(
             result = conn.execute(_DELETE_DONE, fence)
         if result.rowcount == 0:
             fenced.append(o)
-        elif o.retry:
+            continue
+        done += 1
+        if o.retry:
             written_failures.append(o)
     for o in written_failures:
         outcome = "RETRY" if o.retry else str(o.status)
@@ -496,7 +503,6 @@ def record_outcomes(
                 "error": o.error,
             },
         )
-    done = len(outcomes) - len(fenced)
     if done:
         conn.execute(
             text("UPDATE peon SET tasks_done = tasks_done + :n WHERE id = :id"),
@@ -509,43 +515,51 @@ def _deleted_on_success(o: Outcome) -> bool:
     return o.status == TaskStatus.SUCCESS and o.delete_on_success
 
 
-def _finish_plain(conn: Connection, worker_id: str, outcomes: list[Outcome]) -> list[Outcome]:
+def _finish_plain(
+    conn: Connection, worker_id: str, outcomes: list[Outcome]
+) -> tuple[list[Outcome], int]:
     """Final outcomes (no retry, row kept) in one UPDATE: a round trip per batch, not
     per task, is what lets a peon keep up with thousands of short tasks a second.
-    Returns the fenced-out ones: only the attempt this peon claimed, still RUNNING
-    under it, is written, and those rows are locked first so the answer is exact."""
+    Only the attempt this peon claimed, still RUNNING under it, is written. Returns
+    the fenced-out ones (an outcome its row already shows is not: writing it again
+    is a no-op), and how many rows this call wrote."""
     if not outcomes:
-        return []
-    ours = {
-        (str(r.id), int(r.attempt))
-        for r in conn.execute(
-            _LOCK_OURS, {"ids": [o.task_id for o in outcomes], "worker": worker_id}
-        )
+        return [], 0
+    rows = " UNION ALL ".join(
+        [
+            "SELECT CONVERT(%s USING ascii) AS id, %s AS attempt, %s AS status, %s AS result, "
+            "%s AS error"
+        ]
+        + ["SELECT CONVERT(%s USING ascii), %s, %s, %s, %s"] * (len(outcomes) - 1)
+    )
+    params: list[Any] = []
+    for o in outcomes:
+        params += [o.task_id, o.attempt, str(o.status), o.result_json, o.error]
+    params.append(worker_id)
+    params += [o.task_id for o in outcomes]
+    written = conn.exec_driver_sql(
+        f"UPDATE bountyboard AS b JOIN ({rows}) AS o ON b.id = o.id "
+        "SET b.status = o.status, b.result = o.result, "
+        "b.error = COALESCE(o.error, b.error), b.finished_at = NOW(6), "
+        "b.retry_stopped = (o.status = 'FAILURE') "
+        "WHERE b.status = 'RUNNING' AND b.worker_id = %s AND b.attempt = o.attempt "
+        f"AND b.id IN ({', '.join(['%s'] * len(outcomes))})",
+        tuple(params),
+    ).rowcount
+    if written == len(outcomes):
+        return [], written
+    # Rare (this peon was declared dead, or stopped, while they ran): the rows this
+    # statement wrote are the ones that now show this very outcome of ours.
+    now = {
+        str(r.id): (r.worker_id, int(r.attempt), str(r.status))
+        for r in conn.execute(_STATES, {"ids": [o.task_id for o in outcomes]})
     }
-    writable = [o for o in outcomes if (o.task_id, o.attempt) in ours]
-    if writable:
-        rows = " UNION ALL ".join(
-            ["SELECT CONVERT(%s USING ascii) AS id, %s AS status, %s AS result, %s AS error"]
-            + ["SELECT CONVERT(%s USING ascii), %s, %s, %s"] * (len(writable) - 1)
-        )
-        params: list[Any] = []
-        for o in writable:
-            params += [o.task_id, str(o.status), o.result_json, o.error]
-        params += [o.task_id for o in writable]
-        conn.exec_driver_sql(
-            f"UPDATE bountyboard AS b JOIN ({rows}) AS o ON b.id = o.id "
-            "SET b.status = o.status, b.result = o.result, "
-            "b.error = COALESCE(o.error, b.error), b.finished_at = NOW(6), "
-            "b.retry_stopped = (o.status = 'FAILURE') "
-            f"WHERE b.id IN ({', '.join(['%s'] * len(writable))})",
-            tuple(params),
-        )
-    return [o for o in outcomes if (o.task_id, o.attempt) not in ours]
+    fenced = [o for o in outcomes if now.get(o.task_id) != (worker_id, o.attempt, str(o.status))]
+    return fenced, written
 
 
-_LOCK_OURS = text(
-    "SELECT id, attempt FROM bountyboard WHERE id IN :ids AND status = 'RUNNING' "
-    "AND worker_id = :worker FOR UPDATE"
+_STATES = text(
+    "SELECT id, worker_id, attempt, status FROM bountyboard WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 
 

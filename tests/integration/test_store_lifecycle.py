@@ -392,9 +392,14 @@ def test_a_late_finisher_is_fenced_out(cfg: DBConfig, app: Workcraft) -> None:
     assert _peon(cfg, "B")["tasks_done"] == 1
     assert _peon(cfg, "A")["tasks_done"] == 0
 
-    # and once finished, even the rightful peon cannot write it twice
+    # and once finished, even the rightful peon cannot write it again: another outcome
+    # is fenced out, the same one (a retried write) changes nothing
+    other = Outcome(task_id, 2, TaskStatus.FAILURE, None, error="late second thoughts")
     with db.connect(cfg) as conn:
-        assert store.record_outcomes(conn, "B", [on_time]) == [on_time]
+        assert store.record_outcomes(conn, "B", [other]) == [other]
+        assert store.record_outcomes(conn, "B", [on_time]) == []
+    row = _row(cfg, task_id)
+    assert (row["status"], json.loads(row["result"]), row["error"]) == ("SUCCESS", "on time", None)
     assert _peon(cfg, "B")["tasks_done"] == 1
 
 
@@ -553,3 +558,20 @@ def test_heartbeat_after_dead_peon_check_is_false(
     assert _status(cfg, task_id) == "PENDING"
     with db.connect(cfg) as conn:
         assert store.heartbeat(conn, peon_a, "WORKING", task_id) is False
+
+
+def test_a_retried_write_of_a_failure_records_its_attempt_once(
+    cfg: DBConfig, app: Workcraft
+) -> None:
+    task_id = _send(app, "fails")
+    with db.connect(cfg) as conn:
+        _register(conn, "B")
+    [job] = _claim(cfg, "B", ["A"], 1)
+    failed = Outcome(task_id, job.attempt, TaskStatus.FAILURE, None, error="boom")
+    for _ in range(2):  # the second: a retry after a COMMIT whose reply was lost
+        with db.connect(cfg) as conn:
+            assert store.record_outcomes(conn, "B", [failed]) == []
+    assert _status(cfg, task_id) == "FAILURE"
+    attempts = "SELECT COUNT(*) FROM task_attempts WHERE task_id = :id"
+    assert scalar(cfg, attempts, {"id": task_id}) == 1
+    assert _peon(cfg, "B")["tasks_done"] == 1
