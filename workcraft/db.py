@@ -45,6 +45,7 @@ _ACCESS_DENIED = 1045
 _UNKNOWN_DATABASE = 1049
 _NO_SUCH_TABLE = 1146
 _UNKNOWN_COLUMN = 1054
+NO_SUCH_PROCEDURE = 1305
 _CANT_CONNECT = 2003
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -59,6 +60,8 @@ class DatabaseError(RuntimeError):
 
 def error_code(exc: BaseException) -> int | None:
     """The server's error number inside a SQLAlchemy/PyMySQL exception, if any."""
+    if isinstance(exc, DatabaseError):
+        return exc.code
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     args = getattr(orig, "args", ())
     if args and isinstance(args[0], int):
@@ -318,7 +321,14 @@ def dispose_engines(database: str | None = None, user: str | None = None) -> Non
 
 
 def missing_tables_error(exc: DBAPIError, cfg: DBConfig) -> DatabaseError | None:
-    """Tables or columns this version needs are missing: the schema needs setting up."""
+    """Tables, columns or routines this version needs are missing: the schema needs
+    setting up."""
+    if error_code(exc) == NO_SUCH_PROCEDURE:
+        return DatabaseError(
+            f"a stored routine of workcraft is missing in {cfg.describe()} ({exc.orig}): "
+            "run `python -m workcraft setup_database_tables` (as an admin account)",
+            NO_SUCH_PROCEDURE,
+        )
     if error_code(exc) == _UNKNOWN_COLUMN:
         return DatabaseError(
             f"the workcraft tables in {cfg.describe()} are older than this version of "

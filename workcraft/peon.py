@@ -44,6 +44,7 @@ from workcraft import store
 from workcraft.config import ConfigError, DBConfig, Settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import (
+    NO_SUCH_PROCEDURE,
     DatabaseError,
     connect,
     error_code,
@@ -73,8 +74,6 @@ _EARLY_HINT_RECHECK_SECONDS = 0.025
 _GATHER_SLOTS_SECONDS = 0.002
 # Longer than a client keeps its list of peons to hint (workcraft.wakeup).
 _CLIENTS_LEARN_OF_US_SECONDS = 2.5
-# MySQL's ER_SP_DOES_NOT_EXIST
-_NO_SUCH_PROCEDURE = 1305
 # Bounds the memory a flood of delayed-task hints can take; polling covers the rest.
 _MAX_WAKE_TIMES = 10_000
 
@@ -409,15 +408,13 @@ class Peon:
                 # Started before the claim's COMMIT: the row stays locked to us until it
                 # lands. Should it not, the claim never happened: the outcome is fenced
                 # out and the task runs again elsewhere (at least once, as ever).
-                self._submit([job] if job is not None else [])
+                if job is not None:
+                    self._submit([job])
             return seen
         except (DBAPIError, DatabaseError) as exc:
-            if error_code(exc) == _NO_SUCH_PROCEDURE:
+            if error_code(exc) == NO_SUCH_PROCEDURE:  # routines older than this package
                 self._claim_by_id = False
-                logger.warning(
-                    "the database lacks wc_claim_task_v1 (routines older than this "
-                    "workcraft): run setup_database_tables; until then hints only wake"
-                )
+                logger.warning("{}; until then hints only wake the claim loop", _one_line(exc))
                 return False
             # Its commit may have gone through: the loop reconciles before it claims.
             self._reconcile_at = 0.0

@@ -148,10 +148,6 @@ class Hinter:
             self._targets = targets
             self._read_at = time.monotonic()
 
-    def known(self) -> bool:
-        """Whether the peon list was read at all (if stale, it is still the best guess)."""
-        return self._read_at > -1e9
-
     def hint(
         self,
         due: Mapping[str, Iterable[int]],

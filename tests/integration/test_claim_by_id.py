@@ -191,3 +191,12 @@ def test_execute_then_without_the_halves_calls_then_first() -> None:
 
     assert db.execute_then(Cursor(), "SELECT %s", (1,), lambda: order.append("then")) == 1
     assert order == ["then", "execute"]
+
+
+def test_a_missing_routine_says_to_run_setup(cfg: DBConfig) -> None:
+    # Routines older than the package (setup not re-run after an upgrade): the peon
+    # turns claims by id off on this error, and a person reads what to do.
+    with pytest.raises(db.DatabaseError) as caught, db.connect(cfg) as conn:
+        conn.exec_driver_sql("CALL wc_no_such_routine_v1()")
+    assert db.error_code(caught.value) == db.NO_SUCH_PROCEDURE
+    assert "setup_database_tables" in str(caught.value)
