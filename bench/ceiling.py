@@ -28,7 +28,7 @@ from bench.services import REPO, Database
 
 _CLAIM = (
     "SELECT id FROM bountyboard FORCE INDEX (ix_claim) "
-    "WHERE status = 'PENDING' AND queue = %s AND run_at <= NOW(6) "
+    "WHERE pending_queue = %s AND run_at <= NOW(6) "
     "ORDER BY priority DESC, run_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 

@@ -76,8 +76,8 @@ class Scale:
 METHODS = {
     "ceiling": (
         "2 client processes (PyMySQL, no workcraft code), READ COMMITTED, each looping "
-        "`BEGIN; SELECT id FROM bountyboard FORCE INDEX (ix_claim) WHERE status='PENDING' "
-        "AND queue='DEFAULT' AND run_at <= NOW(6) ORDER BY priority DESC, run_at, id LIMIT "
+        "`BEGIN; SELECT id FROM bountyboard FORCE INDEX (ix_claim) WHERE "
+        "pending_queue='DEFAULT' AND run_at <= NOW(6) ORDER BY priority DESC, run_at, id LIMIT "
         "100 FOR UPDATE SKIP LOCKED; UPDATE ... SET status='RUNNING' ...; COMMIT; UPDATE "
         "... SET status='SUCCESS', result, finished_at ...; COMMIT` over N rows queued in a "
         "freshly set-up workcraft schema; rows/s from the common start to the last "
@@ -710,7 +710,7 @@ def explain_claim(ctx: Context) -> dict[str, Any]:
     return {
         "sql": sql,
         "rows": rows,
-        # "ref" on ix_claim's (status, queue) prefix reads just that queue's PENDING
+        # "ref" on ix_claim's pending_queue prefix reads just that queue's PENDING
         # entries, in claim order: an index range as much as "range" is
         "uses_range": main.get("type") in ("range", "ref") and main.get("key") == "ix_claim",
     }

@@ -557,17 +557,26 @@ class Workcraft:
         )
 
     def _check_signature(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-        func = self.tasks.get(task_name)
-        if func is None:
+        signature = self._task_signature(task_name)
+        if signature is None:
             return
-        signature = self._signatures.get(task_name)
-        if signature is None or signature[0] is not func:
-            # Working a signature out costs more than the rest of a send: once per task.
-            signature = self._signatures[task_name] = (func, inspect.signature(func))
         try:
-            signature[1].bind(*args, **kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"cannot send task {task_name!r}: {exc}") from None
+
+    def _task_signature(self, task_name: str) -> inspect.Signature | None:
+        """The registered function's signature (senders check arguments against it, peons
+        again before calling), or None if no such task is registered here."""
+        func = self.tasks.get(task_name)
+        if func is None:
+            return None
+        cached = self._signatures.get(task_name)
+        if cached is None or cached[0] is not func:
+            # Working a signature out costs more than the rest of a send or a no-op
+            # task's run: once per task function.
+            cached = self._signatures[task_name] = (func, inspect.signature(func))
+        return cached[1]
 
     def _db(self, db_config: DBConfig | None) -> DBConfig:
         if db_config is not None:

@@ -41,18 +41,17 @@ class _Prepared:
 
 def _prepare(app: Workcraft, job: ClaimedTask) -> _Prepared | Outcome:
     func = app.tasks.get(job.task_name)
-    if func is None:  # claims filter by name, so only a changed registry gets here
+    signature = app._task_signature(job.task_name)
+    if func is None or signature is None:  # claims filter by name: a changed registry
         return _invalid(job, f"no task named {job.task_name!r} is registered on this peon")
     try:
         args, kwargs = decode_payload(job.payload)
     except InvalidPayload as exc:
         return _invalid(job, f"{exc}; the row's payload was written outside workcraft?")
     try:
-        inspect.signature(func).bind(*args, **kwargs)
+        signature.bind(*args, **kwargs)
     except TypeError as exc:
-        return _invalid(
-            job, f"arguments do not fit {job.task_name}{inspect.signature(func)}: {exc}"
-        )
+        return _invalid(job, f"arguments do not fit {job.task_name}{signature}: {exc}")
     return _Prepared(func, args, kwargs)
 
 

@@ -312,25 +312,61 @@ def task_status(conn: Connection, task_id: str) -> str | None:
 def list_task_rows(
     conn: Connection, statuses: list[str], queue: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    # One statement per status, each reading backwards along (status[, queue], id):
-    # ids are time-ordered, so the newest rows come first without a sort, however
-    # much history the table keeps.
-    rows: list[dict[str, Any]] = []
-    for status in statuses:
-        where = "status = :status" + (" AND queue = :queue" if queue is not None else "")
-        # Named: with (queue, id) also there, the optimiser may walk a whole queue's
-        # history for a status it holds few of.
-        index = "ix_status_id" if queue is None else "ix_status_queue_id"
-        result = conn.execute(
-            text(
-                f"SELECT {_TASK_COLUMNS} FROM bountyboard FORCE INDEX ({index}) WHERE {where} "
-                "ORDER BY id DESC LIMIT :limit"
-            ),
-            {"status": status, "queue": queue, "limit": limit},
+    # Each (status, queue) pair is read backwards along (status, queue, id): ids are
+    # time-ordered, so the newest rows come first without a sort, however much history
+    # the table keeps.
+    pairs = (
+        [(status, queue) for status in statuses]
+        if queue is not None
+        else _status_queues(conn, statuses)
+    )
+    if not pairs:
+        return []
+    ids, params = _newest_ids("status = :status{i} AND queue = :queue{i}", pairs)
+    # Named: with (queue, id) also there, the optimiser may walk a whole queue's
+    # history for a status it holds few of.
+    result = conn.execute(
+        text(
+            f"SELECT {_TASK_COLUMNS} FROM bountyboard JOIN ({ids}) AS page "
+            "ON page.page_id = bountyboard.id ORDER BY bountyboard.id DESC"
+        ),
+        {**params, "limit": limit},
+    )
+    return [dict(r._mapping) for r in result]
+
+
+def _status_queues(conn: Connection, statuses: list[str]) -> list[tuple[str, str]]:
+    """The (status, queue) pairs that hold rows: a loose scan of (status, queue, id), one
+    index dive per pair however many rows each holds."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT status, queue FROM bountyboard FORCE INDEX (ix_status_queue_id) "
+            "WHERE status IN :statuses"
+        ).bindparams(bindparam("statuses", expanding=True)),
+        {"statuses": statuses},
+    )
+    return [(str(s), str(q)) for s, q in rows]
+
+
+def _newest_ids(
+    condition: str, pairs: list[tuple[str, str]], where: str = "", indexes: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """A statement for the newest ``:limit`` ids over several (status, queue) pairs:
+    each pair's newest along (status, queue, id), then only those merged. There is no
+    (status, id) index (every claim and outcome would move its entries), so this is
+    how a status is listed across queues. ``condition`` takes the pair's number as
+    {i}; ``where`` adds further conditions (with AND); ``indexes`` replaces
+    ix_status_queue_id as the FORCE INDEX list."""
+    parts, params = [], {}
+    for i, (status, queue) in enumerate(pairs):
+        params[f"status{i}"], params[f"queue{i}"] = status, queue
+        parts.append(
+            "(SELECT id AS page_id FROM bountyboard FORCE INDEX "
+            f"({indexes or 'ix_status_queue_id'}) WHERE {condition.format(i=i)}{where} "
+            "ORDER BY id DESC LIMIT :limit)"
         )
-        rows.extend(dict(r._mapping) for r in result)
-    rows.sort(key=lambda r: str(r["id"]), reverse=True)
-    return rows[:limit]
+    union = " UNION ALL ".join(parts)
+    return f"SELECT page_id FROM ({union}) AS newest ORDER BY page_id DESC LIMIT :limit", params
 
 
 _CLAIM_COLUMNS = (
@@ -338,8 +374,9 @@ _CLAIM_COLUMNS = (
     "retry_on_failure, timeout_seconds, delete_on_success"
 )
 _CLAIM_SELECT = text(
+    # pending_queue is the queue while PENDING, else NULL (sql/migrations/0009)
     f"SELECT {_CLAIM_COLUMNS} FROM bountyboard FORCE INDEX (ix_claim) "
-    "WHERE status = 'PENDING' AND queue = :queue AND run_at <= NOW(6) "
+    "WHERE pending_queue = :queue AND run_at <= NOW(6) "
     "AND task_name IN :names "
     "AND (expires_at IS NULL OR expires_at > NOW(6)) "
     # uncorrelated, so evaluated once; a locking read does not lock a subquery's rows
@@ -1035,7 +1072,8 @@ def set_schedule_tick_task(
 #
 # Read-only, except retry_task and purge_tasks, which the CLI's retry and purge call.
 # Every list is bounded: pages walk an index newest first and stop (ids are
-# time-ordered UUIDv7s); windows read a (status, finished_at) range; only the counts
+# time-ordered UUIDv7s); windows read a (finished_status, finished_at) range (the
+# status once finished, NULL before: sql/migrations/0009); only the counts
 # by queue and status read a whole index (the covering (status, queue, id), about a
 # tenth of a second per million rows kept).
 
@@ -1073,8 +1111,9 @@ def oldest_due_pending(conn: Connection) -> dict[str, float]:
     only the PENDING range of the claim index."""
     rows = conn.execute(
         text(
-            "SELECT queue, TIMESTAMPDIFF(MICROSECOND, MIN(run_at), NOW(6)) / 1e6 "
-            "FROM bountyboard WHERE status = 'PENDING' AND run_at <= NOW(6) GROUP BY queue"
+            "SELECT pending_queue, TIMESTAMPDIFF(MICROSECOND, MIN(run_at), NOW(6)) / 1e6 "
+            "FROM bountyboard WHERE pending_queue IS NOT NULL AND run_at <= NOW(6) "
+            "GROUP BY pending_queue"
         )
     )
     return {str(q): max(0.0, float(age)) for q, age in rows}
@@ -1121,6 +1160,18 @@ def task_page(
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     timed = created_from is not None or created_before is not None
     indexes = _page_indexes(queue is not None, status, task_name is not None, timed)
+    if status is not None and queue is None and indexes.startswith("ix_status_queue_id"):
+        pairs = _status_queues(conn, [status])
+        if not pairs:
+            return []
+        rest = "".join(f" AND {c}" for c in conditions if not c.startswith("status "))
+        ids, pair_params = _newest_ids(
+            "status = :status{i} AND queue = :queue{i}", pairs, rest, indexes
+        )
+        params.update(pair_params)
+    else:
+        ids = f"SELECT id AS page_id FROM bountyboard FORCE INDEX ({indexes}) {where}"
+        ids += "ORDER BY id DESC LIMIT :limit"
     # Deferred join: the page's ids come from the index first (for a time range, only
     # the window's ids are sorted), then just those rows are read. Sorting the window's
     # whole rows instead spilled to disk: 0.3-2 s for a 1-hour window at a million rows,
@@ -1128,8 +1179,7 @@ def task_page(
     rows = conn.execute(
         text(
             f"SELECT {_SUMMARY_COLUMNS} FROM bountyboard JOIN ("
-            f"SELECT id AS page_id FROM bountyboard FORCE INDEX ({indexes}) {where}"
-            "ORDER BY id DESC LIMIT :limit) AS page ON page.page_id = bountyboard.id "
+            f"{ids}) AS page ON page.page_id = bountyboard.id "
             "ORDER BY bountyboard.id DESC"
         ),
         params,
@@ -1144,17 +1194,16 @@ def _page_indexes(queue: bool, status: str | None, name: bool, timed: bool) -> s
     whole intersection, a second at a million rows for status + queue, where reading
     (status, queue, id) newest first stops after one page. So the choice is ours, and
     always exactly one id-ordered index, reading newest first and stopping after a
-    page; filters it does not hold are checked row by row. For two filters without a
-    shared index: a task name mostly lives in one queue, so its index beats the
+    page; filters it does not hold are checked row by row (a status without a queue:
+    per queue, then merged, see :func:`_newest_ids`). For two filters without a shared
+    index: a task name mostly lives in one queue, so its index beats the
     queue's; a finished status holds all history, a task name a share of it, while a
     live status (PENDING, RUNNING) holds only the backlog. A time range adds
     ix_created as the optimizer's other choice: a narrow window is read through it and
     only that window sorted.
     """
-    if status is not None and (queue or not name):
-        ordered = "ix_status_queue_id" if queue else "ix_status_id"
-    elif status is not None and status in ("PENDING", "RUNNING"):
-        ordered = "ix_status_id"
+    if status is not None and (queue or not name or status in ("PENDING", "RUNNING")):
+        ordered = "ix_status_queue_id"
     elif name:
         ordered = "ix_name_id"
     elif queue:
@@ -1226,7 +1275,7 @@ def finished_per_minute(
     range of (status, finished_at) per status, so only the window is read."""
     statement = text(
         "SELECT status, TIMESTAMPDIFF(MINUTE, :start, finished_at) AS bucket, COUNT(*) "
-        "FROM bountyboard WHERE status IN :statuses AND finished_at >= :start "
+        "FROM bountyboard WHERE finished_status IN :statuses AND finished_at >= :start "
         + ("AND queue = :queue " if queue is not None else "")
         + "GROUP BY status, bucket"
     ).bindparams(bindparam("statuses", expanding=True))
@@ -1243,7 +1292,8 @@ def finished_by_queue(conn: Connection, start: datetime) -> list[tuple[str, str,
     rows = conn.execute(
         text(
             "SELECT queue, status, COUNT(*) FROM bountyboard "
-            "WHERE status IN :statuses AND finished_at >= :start GROUP BY queue, status"
+            "WHERE finished_status IN :statuses AND finished_at >= :start "
+            "GROUP BY queue, status"
         ).bindparams(bindparam("statuses", expanding=True)),
         {"start": start, "statuses": list(_FINISHED_FOR_THROUGHPUT)},
     )
@@ -1260,7 +1310,7 @@ def duration_buckets(
     statement = text(
         f"SELECT queue, COUNT(*), SUM(us) / 1e6{', ' + le if le else ''} FROM ("
         "SELECT queue, TIMESTAMPDIFF(MICROSECOND, started_at, finished_at) AS us "
-        "FROM bountyboard WHERE status IN :statuses "
+        "FROM bountyboard WHERE finished_status IN :statuses "
         "AND finished_at >= NOW(6) - INTERVAL :window MICROSECOND "
         "AND started_at IS NOT NULL) AS finished GROUP BY queue ORDER BY queue"
     ).bindparams(bindparam("statuses", expanding=True))
@@ -1303,7 +1353,7 @@ def retry_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
 
 def _purge_condition(status: str) -> str:
     # a failure the reopen event will still retry is not history yet
-    return "status = :status AND finished_at < NOW(6) - INTERVAL :age MICROSECOND" + (
+    return "finished_status = :status AND finished_at < NOW(6) - INTERVAL :age MICROSECOND" + (
         " AND retryable IS NULL" if status == "FAILURE" else ""
     )
 

@@ -115,10 +115,11 @@ class WorkcraftCurrent(Peer):
         return int(rows[0][0])
 
     def last_finish_unix(self, probe: Probe) -> float | None:
-        # status = 'SUCCESS' lets ix_status_finished answer from its last entry; a bare
-        # MAX(finished_at) would scan the whole table (and all its history)
+        # finished_status = 'SUCCESS' lets ix_status_finished answer from its last entry;
+        # a bare MAX(finished_at) would scan the whole table (and all its history)
         rows = probe.query(
-            "SELECT UNIX_TIMESTAMP(MAX(finished_at)) FROM bountyboard WHERE status = 'SUCCESS'"
+            "SELECT UNIX_TIMESTAMP(MAX(finished_at)) FROM bountyboard "
+            "WHERE finished_status = 'SUCCESS'"
         )
         value = rows[0][0] if rows else None
         return float(value) if value is not None else None

@@ -11,7 +11,7 @@ BEGIN
 
     IF {{ retention_success_us }} > 0 THEN
         DELETE FROM bountyboard
-         WHERE status = 'SUCCESS'
+         WHERE finished_status = 'SUCCESS'
            AND finished_at < NOW(6) - INTERVAL {{ retention_success_us }} MICROSECOND
          ORDER BY finished_at LIMIT {{ purge_batch }};
         SET n_deleted = n_deleted + ROW_COUNT();
@@ -22,25 +22,25 @@ BEGIN
 
     IF {{ retention_failure_us }} > 0 THEN
         -- One DELETE per status, not one with status IN (...): each walks its own
-        -- (status, finished_at) range oldest first, where an IN list would sort every
+        -- (finished_status, finished_at) range oldest first, where an IN list would sort every
         -- old row of all four statuses to find the oldest batch.
         DELETE FROM bountyboard
-         WHERE status = 'FAILURE' AND retryable IS NULL
+         WHERE finished_status = 'FAILURE' AND retryable IS NULL
            AND finished_at < NOW(6) - INTERVAL {{ retention_failure_us }} MICROSECOND
          ORDER BY finished_at LIMIT {{ purge_batch }};
         SET n_deleted = n_deleted + ROW_COUNT();
         DELETE FROM bountyboard
-         WHERE status = 'INVALID'
+         WHERE finished_status = 'INVALID'
            AND finished_at < NOW(6) - INTERVAL {{ retention_failure_us }} MICROSECOND
          ORDER BY finished_at LIMIT {{ purge_batch }};
         SET n_deleted = n_deleted + ROW_COUNT();
         DELETE FROM bountyboard
-         WHERE status = 'CANCELLED'
+         WHERE finished_status = 'CANCELLED'
            AND finished_at < NOW(6) - INTERVAL {{ retention_failure_us }} MICROSECOND
          ORDER BY finished_at LIMIT {{ purge_batch }};
         SET n_deleted = n_deleted + ROW_COUNT();
         DELETE FROM bountyboard
-         WHERE status = 'EXPIRED'
+         WHERE finished_status = 'EXPIRED'
            AND finished_at < NOW(6) - INTERVAL {{ retention_failure_us }} MICROSECOND
          ORDER BY finished_at LIMIT {{ purge_batch }};
         SET n_deleted = n_deleted + ROW_COUNT();

@@ -27,7 +27,7 @@ SELECT c.queue,
        SUM(IF(c.status = 'EXPIRED', c.n, 0)) AS expired,
        (SELECT ROUND(TIMESTAMPDIFF(MICROSECOND, MIN(p.run_at), NOW(6)) / 1e6, 3)
           FROM bountyboard AS p
-         WHERE p.status = 'PENDING' AND p.queue = c.queue AND p.run_at <= NOW(6))
+         WHERE p.pending_queue = c.queue AND p.run_at <= NOW(6))
            AS oldest_pending_seconds,
        EXISTS (SELECT 1 FROM queue_state AS s WHERE s.queue = c.queue AND s.paused) AS paused
   FROM (SELECT queue, status, COUNT(*) AS n FROM bountyboard GROUP BY status, queue) AS c
@@ -54,5 +54,5 @@ SELECT id, task_name, queue, status, finished_at, worker_id, attempt, retry_coun
                             FROM REPLACE(error, CHAR(13 USING utf8mb4), '')),
                        CHAR(10 USING utf8mb4), -1) AS error_line
   FROM bountyboard
- WHERE status IN ('FAILURE', 'INVALID') AND finished_at >= NOW(6) - INTERVAL 24 HOUR
+ WHERE finished_status IN ('FAILURE', 'INVALID') AND finished_at >= NOW(6) - INTERVAL 24 HOUR
  ORDER BY finished_at DESC;

@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.badinput.support import BADINPUT_APP, TASKAPPS, assert_no_traceback, error_lines
-from tests.helpers import execute, run_cli, scalar, wk_env
+from tests.badinput.support import (
+    BADINPUT_APP,
+    TASKAPPS,
+    Spawner,
+    assert_no_traceback,
+    assert_peon_healthy,
+    error_lines,
+)
+from tests.helpers import execute, run_cli, scalar, wait_for, wk_env
 from workcraft import DatabaseError, SchemaError, Workcraft, db, sql_files, store
 from workcraft.config import DBConfig, Settings
+from workcraft.schema import setup_database
 
 EVENTS = ("wc_check_dead_peons", "wc_self_correct_tasks", "wc_reopen_failed_tasks")
 
@@ -58,17 +66,22 @@ def test_the_peon_on_a_database_without_tables_says_to_run_setup(
     assert len(lines) == 1 and "setup_database_tables" in lines[0], result
 
 
-def _apply_first_migration_only(cfg: DBConfig) -> None:
-    """What an older workcraft left behind (as tests/integration/test_schema.py does)."""
-    first = sql_files.migrations()[0]
+def _apply_migrations(cfg: DBConfig, count: int) -> None:
+    """What an older workcraft left behind (as tests/integration/test_schema.py does):
+    the first ``count`` migrations, no routines."""
     with db.connect(cfg) as conn:
         for statement in sql_files.statements(
             (sql_files.sql_dir() / "schema_version.sql").read_text()
         ):
             store.run_script_statement(conn, statement)
-        for statement in first.statements():
-            store.run_script_statement(conn, statement)
-        store.record_migration(conn, first.version, first.name, "0.9.0")
+        for migration in sql_files.migrations()[:count]:
+            for statement in migration.statements():
+                store.run_script_statement(conn, statement)
+            store.record_migration(conn, migration.version, migration.name, "0.9.0")
+
+
+def _apply_first_migration_only(cfg: DBConfig) -> None:
+    _apply_migrations(cfg, 1)
 
 
 def test_verify_on_an_older_schema_fails_and_names_setup(
@@ -89,6 +102,23 @@ def test_verify_on_an_older_schema_says_to_upgrade(
     result = run_cli(["verify"], wk_env(empty_database, test_settings, tmp_path), tmp_path)
     schema = _verify_rows(result.stdout)["schema"]
     assert "version 1" in schema and "upgrade" in schema, schema
+
+
+def test_a_peon_newer_than_the_schema_names_the_upgrade_then_works_after_it(
+    empty_database: DBConfig, test_settings: Settings, tmp_path: Path, spawn: Spawner
+) -> None:
+    # A rolling upgrade with the peon first: the schema one migration behind, so the
+    # claim reads a column the last migration adds.
+    _apply_migrations(empty_database, len(sql_files.migrations()) - 1)
+    peon = spawn(empty_database, wk_env(empty_database, test_settings, tmp_path), "too-new")
+    wait_for(
+        lambda: "older than this version" in peon.log() and "setup_database_tables" in peon.log(),
+        30,
+        message=peon.log,
+    )
+    assert_no_traceback(peon.log())
+    setup_database(empty_database, test_settings)
+    assert_peon_healthy(Workcraft(db_config=empty_database), peon)
 
 
 def test_verify_reports_events_disabled_in_this_database(

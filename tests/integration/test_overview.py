@@ -132,6 +132,36 @@ def test_pages_walk_every_task_once_newest_first_while_tasks_arrive(
     assert len(exact.rows) == 8 and exact.next_cursor is None
 
 
+def test_a_status_across_queues_pages_newest_first_merged_from_each_queue(
+    clean: DBConfig, conn: Connection
+) -> None:
+    # no (status, id) index: each queue is read along (status, queue, id), then merged
+    made = [
+        (_insert(clean, queue=f"q{i % 3}", status="FAILURE" if i % 4 else "SUCCESS"), i % 4)
+        for i in range(30)
+    ]
+    failures = sorted((task_id for task_id, kind in made if kind), reverse=True)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = overview.list_tasks(conn, TaskFilter(status="FAILURE"), cursor=cursor, limit=4)
+        seen += [t.id for t in page.rows]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == failures
+    app = Workcraft(db_config=clean)
+    assert [t.id for t in app.failed(limit=5)] == failures[:5]
+    listed = [r["id"] for r in _list_rows(clean, ["FAILURE", "SUCCESS"], 7)]
+    assert listed == sorted((task_id for task_id, _ in made), reverse=True)[:7]
+    assert overview.list_tasks(conn, TaskFilter(status="RUNNING")).rows == []
+
+
+def _list_rows(cfg: DBConfig, statuses: list[str], limit: int) -> list[dict[str, Any]]:
+    with db.connect(cfg) as conn:
+        return store.list_task_rows(conn, statuses, None, limit)
+
+
 def test_filters_match_each_column_and_combine(clean: DBConfig, conn: Connection) -> None:
     made = {
         "a1": _insert(clean, queue="A", task_name="x", status="SUCCESS"),
@@ -208,7 +238,8 @@ _DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10)) + ")"
 
 
 def _explain_list(conn: Connection, flt: TaskFilter, cursor: str | None = None) -> list[Any]:
-    """The plan of the very statement list_tasks runs."""
+    """The plan of the very statement that reads list_tasks's page (a status without a
+    queue first finds its queues: that statement is checked on its own below)."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: Any) -> None:
@@ -220,18 +251,27 @@ def _explain_list(conn: Connection, flt: TaskFilter, cursor: str | None = None) 
         overview.list_tasks(conn, flt, cursor=cursor, limit=50)
     finally:
         event.remove(conn, "before_cursor_execute", capture)
-    assert len(seen) == 1, seen
-    statement, params = seen[0]
+    pages = [(s, p) for s, p in seen if "page_id" in s]
+    assert len(pages) == 1, seen
+    statement, params = pages[0]
     return list(conn.exec_driver_sql(f"EXPLAIN {statement}", params).mappings())
 
 
+def _page_reads(plan: list[Any]) -> list[Any]:
+    """The plan rows that pick the page's ids (store.task_page's deferred join: one, or
+    one per queue for a status without a queue); the rows themselves are then read by
+    primary key, one page of them."""
+    joined = [r for r in plan if r["table"] == "bountyboard" and r["select_type"] == "PRIMARY"]
+    assert len(joined) == 1, plan
+    assert joined[0]["type"] == "eq_ref" and joined[0]["key"] == "PRIMARY", plan
+    reads = [r for r in plan if r["table"] == "bountyboard" and r["select_type"] != "PRIMARY"]
+    assert reads, plan
+    return reads
+
+
 def _page_read(plan: list[Any]) -> Any:
-    """The plan row that picks the page's ids (store.task_page's deferred join): the
-    rows themselves are then read by primary key, one page of them."""
-    assert len(plan) == 3, plan
-    joined = next(r for r in plan if r["table"] == "bountyboard" and r["select_type"] != "DERIVED")
-    assert joined["type"] == "eq_ref" and joined["key"] == "PRIMARY", plan
-    return next(r for r in plan if r["select_type"] == "DERIVED")
+    (read,) = _page_reads(plan)
+    return read
 
 
 def test_lists_read_an_index_in_order_and_stop_after_a_page(
@@ -266,16 +306,25 @@ def test_lists_read_an_index_in_order_and_stop_after_a_page(
     }
     for label, flt in cases.items():
         for cursor in (None, "00000000-0000-7000-8000-000000010000"):
-            row = _page_read(_explain_list(conn, flt, cursor))
-            assert row["type"] != "ALL", (label, row)
-            assert "filesort" not in (row["Extra"] or ""), (label, row)
+            for row in _page_reads(_explain_list(conn, flt, cursor)):
+                assert row["type"] != "ALL", (label, row)
+                assert "filesort" not in (row["Extra"] or ""), (label, row)
+    # a status across queues: each queue's newest along (status, queue, id), then only
+    # those merged; its queues come from a loose scan, one dive per queue
+    reads = _page_reads(_explain_list(conn, TaskFilter(status="SUCCESS")))
+    assert len(reads) == 4 and {r["key"] for r in reads} == {"ix_status_queue_id"}, reads
+    (queues,) = conn.exec_driver_sql(
+        "EXPLAIN SELECT DISTINCT status, queue FROM bountyboard FORCE INDEX "
+        "(ix_status_queue_id) WHERE status IN ('SUCCESS')"
+    ).mappings()
+    assert "Using index for group-by" in queues["Extra"], queues
     # a recent window is read through ix_created; only its ids are sorted
     row = _page_read(_explain_list(conn, TaskFilter(since=now - timedelta(minutes=5))))
     assert row["type"] != "ALL" and row["key"] == "ix_created", row
-    row = _page_read(
+    for row in _page_reads(
         _explain_list(conn, TaskFilter(status="SUCCESS", since=now - timedelta(minutes=5)))
-    )
-    assert row["type"] != "ALL", row
+    ):
+        assert row["type"] != "ALL", row
 
 
 # ------------------------------------------------------------------------- detail
