@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeGuard, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeGuard, TypeVar, cast
 
 from loguru import logger
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from workcraft import store
+from workcraft.batches import TaskBatches
 from workcraft.config import DBConfig, get_db_config
 from workcraft.db import DatabaseError, autocommit_cursor, connect, error_code, retry_transient
 from workcraft.errors import ResultTimeout, TaskFailed
@@ -45,6 +46,39 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
 DEFAULT_QUEUE = "DEFAULT"
+_NO_OPTIONS = TaskOptions()
+_NOTHING_OWN = (None,) * 6
+
+
+class _Settings(NamedTuple):
+    """What a send's own options and its task's defaults come to."""
+
+    queue: str
+    priority: int
+    retry_on_failure: bool
+    retry_limit: int
+    timeout_seconds: float | None
+    delete_on_success: bool
+    expires: float | timedelta | None
+
+
+# send_tasks_sync's item keys: send_task_sync's arguments less unique_key
+_BULK_KEYS = frozenset(
+    {
+        "task_name",
+        "task_args",
+        "task_kwargs",
+        "queue",
+        "retry_on_failure",
+        "retry_limit",
+        "priority",
+        "delay",
+        "run_at",
+        "expires",
+        "timeout",
+        "delete_on_success",
+    }
+)
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,6 +139,7 @@ class Workcraft:
         self.tasks: dict[str, Callable[..., Any]] = {}
         self.task_options: dict[str, TaskOptions] = {}
         self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
+        self._bound_shapes: set[tuple[Callable[..., Any], int, tuple[str, ...]]] = set()
         self._hinter = Hinter()
         self.setup_handler_fn: Callable[[], Any] | None = None
         self.prerun_handler_fn: Callable[..., Any] | None = None
@@ -403,21 +438,28 @@ class Workcraft:
         """Queue many tasks in few round trips; returns their ids in order.
 
         Each item is a dict of ``send_task_sync``'s arguments (``task_name`` required,
-        e.g. ``{"task_name": "add", "task_args": [1, 2], "priority": 5}``). All are
-        checked first; then they are inserted in batches, in one transaction.
+        e.g. ``{"task_name": "add", "task_args": [1, 2], "priority": 5}``). They are
+        inserted 1,000 per statement in one transaction, each batch checked while the
+        server inserts the previous one; a bad item raises and writes none (with
+        ``connection``, all are checked before the first is written).
         """
-        rows = self._new_tasks(tasks, "send_tasks_sync")
+        batches = self._task_batches(tasks, "send_tasks_sync")
         if connection is not None:
+            # The caller may commit whatever we wrote before a bad item: check all first.
+            rows = batches.rows()
             conn = _connection_of(connection)
-            _write_many(conn, rows, self._hinter, False)
+            _write_many(conn, [rows], self._hinter, False)
             _wake_after_commit(connection, _due(rows), self._hinter)
             return [r.id for r in rows]
 
         def insert() -> None:
+            # A bad item rolls the whole send back, so the batches are checked as the
+            # INSERTs go (the next one while the server inserts the last).
             with connect(self._db(db_config)) as conn:
-                _write_many(conn, rows, self._hinter, True)
+                _write_many(conn, batches, self._hinter, True)
 
         retry_transient(insert, what="send tasks")
+        rows = batches.rows()
         self._hinter.hint(_due(rows))
         return [r.id for r in rows]
 
@@ -429,19 +471,21 @@ class Workcraft:
         connection: AsyncConnection | AsyncSession | None = None,
     ) -> list[str]:
         """:meth:`send_tasks_sync` for async code."""
-        rows = self._new_tasks(tasks, "send_tasks")
+        batches = self._task_batches(tasks, "send_tasks")
         if connection is not None:
+            rows = batches.rows()  # as in send_tasks_sync
             conn = await _async_connection(connection)
-            await conn.run_sync(_write_many, rows, self._hinter, False)
+            await conn.run_sync(_write_many, [rows], self._hinter, False)
             _wake_after_commit(_sync_target(connection), _due(rows), self._hinter)
             return [r.id for r in rows]
         cfg = self._db(db_config)
 
         async def insert() -> None:
             async with db_async().connect_async(cfg) as conn:
-                await conn.run_sync(_write_many, rows, self._hinter, True)
+                await conn.run_sync(_write_many, batches, self._hinter, True)
 
         await db_async().retry_transient_async(insert, what="send tasks")
+        rows = batches.rows()
         self._hinter.hint(_due(rows))
         return [r.id for r in rows]
 
@@ -454,49 +498,36 @@ class Workcraft:
             self._hinter.update([])
             logger.debug("cannot read peon addresses for wake-up hints: {}", exc)
 
-    def _new_tasks(self, tasks: Iterable[Mapping[str, Any]], caller: str) -> list[NewTask]:
-        allowed = {
-            "task_name",
-            "task_args",
-            "task_kwargs",
-            "queue",
-            "retry_on_failure",
-            "retry_limit",
-            "priority",
-            "delay",
-            "run_at",
-            "expires",
-            "timeout",
-            "delete_on_success",
-        }
-        rows = []
-        for i, spec in enumerate(tasks):
-            unknown = set(spec) - allowed
+    def _task_batches(self, tasks: Iterable[Mapping[str, Any]], caller: str) -> TaskBatches:
+        def make(i: int, spec: Mapping[str, Any]) -> NewTask:
+            unknown = set(spec) - _BULK_KEYS
             if unknown:
                 raise TypeError(
                     f"{caller} item {i}: unknown key(s) {sorted(unknown)}; allowed: "
-                    f"{sorted(allowed)} (unique_key needs a single send)"
+                    f"{sorted(_BULK_KEYS)} (unique_key needs a single send)"
                 )
             if "task_name" not in spec:
                 raise TypeError(f"{caller} item {i} has no task_name")
-            rows.append(
-                self._new_task(
-                    spec["task_name"],
-                    spec.get("task_args"),
-                    spec.get("task_kwargs"),
-                    spec.get("queue"),
-                    spec.get("retry_on_failure"),
-                    spec.get("retry_limit"),
-                    spec.get("priority"),
-                    spec.get("delay"),
-                    spec.get("run_at"),
-                    spec.get("expires"),
-                    spec.get("timeout"),
-                    None,
-                    spec.get("delete_on_success"),
-                )
+            get = spec.get
+            return self._new_task(
+                spec["task_name"],
+                get("task_args"),
+                get("task_kwargs"),
+                get("queue"),
+                get("retry_on_failure"),
+                get("retry_limit"),
+                get("priority"),
+                get("delay"),
+                get("run_at"),
+                get("expires"),
+                get("timeout"),
+                None,
+                get("delete_on_success"),
+                defaults,
             )
-        return rows
+
+        defaults: dict[str, _Settings] = {}
+        return TaskBatches(make, tasks)
 
     def _new_task(
         self,
@@ -513,18 +544,57 @@ class Workcraft:
         timeout: float | None,
         unique_key: str | None,
         delete_on_success: bool | None,
+        defaults: dict[str, _Settings] | None = None,
     ) -> NewTask:
+        """A checked row for one send. ``defaults`` remembers, per task name, the
+        settings of sends that give none of their own (a bulk send's usual items)."""
         _check_name_fast("task", task_name)
-        options = self.task_options.get(task_name, TaskOptions())
-        queue = _first(queue, options.queue, DEFAULT_QUEUE)
-        _check_name_fast("queue", queue)
+        own = (queue, retry_on_failure, retry_limit, priority, timeout, delete_on_success)
+        if defaults is not None and own == _NOTHING_OWN:
+            # Only a task's own defaults apply: the same for every such send of it.
+            settings = defaults.get(task_name)
+            if settings is None:
+                settings = defaults[task_name] = self._settings(task_name, *own)
+        else:
+            settings = self._settings(task_name, *own)
         payload = encode_payload(
             task_name,
             [] if task_args is None else task_args,
             task_kwargs or {},
             self.max_payload_bytes,
         )
-        self._check_signature(task_name, list(task_args or []), dict(task_kwargs or {}))
+        self._check_signature(task_name, task_args or (), task_kwargs or {})
+        if unique_key is not None:
+            check_name("unique_key", unique_key)
+        return NewTask(
+            new_task_id(),
+            task_name,
+            settings.queue,
+            payload,
+            settings.priority,
+            settings.retry_on_failure,
+            settings.retry_limit,
+            _delay_microseconds(delay, run_at),
+            _expires_microseconds(_first(expires, settings.expires)),
+            settings.timeout_seconds,
+            unique_key,
+            settings.delete_on_success,
+        )
+
+    def _settings(
+        self,
+        task_name: str,
+        queue: str | None,
+        retry_on_failure: bool | None,
+        retry_limit: int | None,
+        priority: int | None,
+        timeout: float | None,
+        delete_on_success: bool | None,
+    ) -> _Settings:
+        """A send's options over the task's defaults, checked."""
+        options = self.task_options.get(task_name, _NO_OPTIONS)
+        queue = _first(queue, options.queue, DEFAULT_QUEUE)
+        _check_name_fast("queue", queue)
         retry_limit = _first(retry_limit, options.retry_limit, _DEFAULT_RETRY_LIMIT)
         if isinstance(retry_limit, bool) or not isinstance(retry_limit, int) or retry_limit < 0:
             raise ValueError(f"retry_limit must be a whole number >= 0, got {retry_limit!r}")
@@ -538,32 +608,34 @@ class Workcraft:
         timeout = _first(timeout, options.timeout, None)
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if unique_key is not None:
-            check_name("unique_key", unique_key)
-        delay_us = _delay_microseconds(delay, run_at)
-        return NewTask(
-            id=new_task_id(),
-            task_name=task_name,
+        return _Settings(
             queue=queue,
-            payload=payload,
             priority=priority,
             retry_on_failure=bool(_first(retry_on_failure, options.retry_on_failure, False)),
             retry_limit=retry_limit,
-            delay_us=delay_us,
-            expires_us=_expires_microseconds(_first(expires, options.expires, None)),
             timeout_seconds=float(timeout) if timeout is not None else None,
-            unique_key=unique_key,
             delete_on_success=bool(_first(delete_on_success, options.delete_on_success, False)),
+            expires=options.expires,
         )
 
-    def _check_signature(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    def _check_signature(
+        self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> None:
         signature = self._task_signature(task_name)
         if signature is None:
+            return
+        # Whether arguments bind depends only on how many are positional and which
+        # names the others have: a shape that bound once binds again (bulk sends
+        # repeat a few shapes thousands of times).
+        shape = (self.tasks[task_name], len(args), tuple(kwargs))
+        if shape in self._bound_shapes:
             return
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"cannot send task {task_name!r}: {exc}") from None
+        if len(self._bound_shapes) < 4096:
+            self._bound_shapes.add(shape)
 
     def _task_signature(self, task_name: str) -> inspect.Signature | None:
         """The registered function's signature (senders check arguments against it, peons
@@ -857,8 +929,10 @@ def _write_one(conn: Connection, row: NewTask, hinter: Hinter) -> str:
     return task_id
 
 
-def _write_many(conn: Connection, rows: list[NewTask], hinter: Hinter, ignore: bool) -> None:
-    store.insert_tasks(conn, rows, ignore_existing=ignore)
+def _write_many(
+    conn: Connection, batches: Iterable[list[NewTask]], hinter: Hinter, ignore: bool
+) -> None:
+    store.insert_tasks(conn, batches, ignore_existing=ignore)
     _look_up_peons(conn, hinter)
 
 
@@ -971,7 +1045,7 @@ def _sync_target(connection: AsyncConnection | AsyncSession) -> Connection | Ses
 def _insert_one(conn: Connection, row: NewTask) -> str:
     """Insert; with a unique key already live, return that task's id instead."""
     if row.unique_key is None:
-        store.insert_tasks(conn, [row])
+        store.insert_tasks(conn, [[row]])
         return row.id
     for _ in range(_UNIQUE_RACE_ATTEMPTS):
         existing = store.live_task_with_key(conn, row.task_name, row.unique_key)
@@ -979,7 +1053,7 @@ def _insert_one(conn: Connection, row: NewTask) -> str:
             return existing
         try:
             with conn.begin_nested():
-                store.insert_tasks(conn, [row])
+                store.insert_tasks(conn, [[row]])
             return row.id
         except IntegrityError as exc:
             if _duplicate_id(exc) or error_code(exc) != _DUPLICATE_KEY:

@@ -12,7 +12,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -394,17 +394,74 @@ def autocommit_cursor(cfg: DBConfig) -> Iterator[Any]:
         finally:
             cursor.close()
     except pymysql.err.Error as exc:
-        if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError):
+        if _broken(exc):
             raw.invalidate()  # never hand a broken connection to the next caller
-        wrapped = DBAPIError.instance(None, None, exc, pymysql.err.Error, hide_parameters=True)
+        wrapped = _wrapped(exc)
         missing = missing_tables_error(wrapped, cfg)
         raise (missing or wrapped) from None
     finally:
         raw.close()
 
 
+def _broken(exc: BaseException) -> bool:
+    import pymysql
+
+    return isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError)
+
+
+def _wrapped(exc: BaseException) -> DBAPIError:
+    """A driver error as SQLAlchemy would raise it (IntegrityError, OperationalError…),
+    so that retries and callers treat errors of the driver-level paths alike."""
+    import pymysql
+
+    wrapped = DBAPIError.instance(None, None, exc, pymysql.err.Error, hide_parameters=True)
+    assert isinstance(wrapped, DBAPIError)  # what instance() makes of a DB-API error
+    return wrapped
+
+
+def execute_overlapped(conn: Connection, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+    """Run each ``(statement, params)`` (``%s`` placeholders, no result set) in turn in
+    ``conn``'s transaction. On PyMySQL, the next pair is taken from ``statements`` and
+    escaped while the server runs the previous one, so work the iterable does to
+    produce it (checking and encoding the next batch of a bulk send) overlaps the
+    server's; other drivers run them one after the other.
+
+    Driver errors come out as SQLAlchemy's, and a broken connection is invalidated.
+    """
+    if not conn.in_transaction():
+        conn.begin()  # SQLAlchemy must know a transaction is open, or commit() skips it
+    raw = conn.connection.dbapi_connection
+    assert raw is not None  # an open Connection has its driver connection
+    if not hasattr(raw, "_execute_command") or not hasattr(raw, "_read_query_result"):
+        for statement, params in statements:
+            conn.exec_driver_sql(statement, tuple(params))
+        return
+    import pymysql
+
+    pending = iter(statements)
+    cursor = raw.cursor()
+    try:
+        rendered: list[str] = []
+
+        def render_next() -> None:
+            pair = next(pending, None)
+            if pair is not None:
+                rendered.append(cursor.mogrify(*pair))
+
+        render_next()
+        while rendered:
+            execute_then(cursor, rendered.pop(), None, render_next)
+    except pymysql.err.Error as exc:
+        if _broken(exc):
+            conn.invalidate()  # closes the driver connection, and the cursor with it
+        raise _wrapped(exc) from None
+    finally:
+        if not conn.invalidated:
+            cursor.close()
+
+
 def execute_then(
-    cursor: Any, statement: str, args: Sequence[Any], then: Callable[[], object]
+    cursor: Any, statement: str, args: Sequence[Any] | None, then: Callable[[], object]
 ) -> int:
     """``cursor.execute(statement, args)`` on a PyMySQL cursor, for a statement without
     a result set (returns the rows affected), calling ``then()`` once the statement is

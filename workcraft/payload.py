@@ -69,8 +69,11 @@ def check_name(kind: str, name: object) -> str:
     return name
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# One encoder for every payload and result: json.dumps with any non-default option
+# builds a new JSONEncoder per call, which cost more than the encoding of a small payload.
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+# What every task sent without arguments carries (bulk sends of such tasks are common).
+EMPTY_PAYLOAD = _dumps({"task_args": [], "task_kwargs": {}})
 
 
 def encode_payload(
@@ -85,6 +88,8 @@ def encode_payload(
         )
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise TypeError(f"task_kwargs for {task_name!r} must be a dict with str keys")
+    if not args and not kwargs and len(EMPTY_PAYLOAD) <= max_bytes:
+        return EMPTY_PAYLOAD
     try:
         text = _dumps({"task_args": list(args), "task_kwargs": dict(kwargs)})
     except (TypeError, ValueError):

@@ -8,15 +8,17 @@ that :class:`~workcraft.config.DBConfig` validated.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from workcraft.db import execute_then
+from workcraft.db import execute_overlapped, execute_then
 from workcraft.models import ClaimedTask, NewTask, Outcome, TaskStatus
 from workcraft.wakeup import WakeTarget
 
@@ -175,10 +177,13 @@ _TASK_COLUMNS = (
 )
 
 
-_INSERT_BATCH = 1000
 _TASK_INSERT_COLUMNS = (
     "id, task_name, queue, payload, priority, retry_on_failure, retry_limit, run_at, "
     "expires_at, timeout_seconds, unique_key, delete_on_success"
+)
+_TIMED_ROW = (
+    "(%s, %s, %s, %s, %s, %s, %s, NOW(6) + INTERVAL %s MICROSECOND, "
+    "IF(%s IS NULL, NULL, NOW(6) + INTERVAL %s MICROSECOND), %s, %s, %s)"
 )
 # (column, NewTask attribute, the column's default in the table)
 _OPTIONAL_COLUMNS = (
@@ -189,72 +194,67 @@ _OPTIONAL_COLUMNS = (
     ("unique_key", "unique_key", None),
     ("delete_on_success", "delete_on_success", False),
 )
-_ATTRIBUTE_OF = {
-    "id": "id",
-    "task_name": "task_name",
-    "queue": "queue",
-    "payload": "payload",
-    **{column: attribute for column, attribute, _ in _OPTIONAL_COLUMNS},
-}
 
 
-def insert_tasks(conn: Connection, rows: list[NewTask], ignore_existing: bool = False) -> None:
-    """Multi-row INSERTs of up to 1,000 rows each: one round trip per batch.
+def insert_tasks(
+    conn: Connection, batches: Iterable[Sequence[NewTask]], ignore_existing: bool = False
+) -> None:
+    """One multi-row INSERT per batch (two when it mixes due-now and timed tasks), in
+    the connection's transaction. The next batch is taken from ``batches``, which may
+    check and build it then, while the server inserts the current one.
 
     ``ignore_existing`` skips rows whose id is already there (a retried send whose
     first try committed before its connection broke).
     """
     verb = "INSERT IGNORE" if ignore_existing else "INSERT"
-    due_now = [r for r in rows if r.delay_us == 0 and r.expires_us is None]
+    execute_overlapped(
+        conn, (statement for batch in batches for statement in _insert_statements(verb, batch))
+    )
+
+
+def _insert_statements(verb: str, batch: Sequence[NewTask]) -> Iterator[tuple[str, list[Any]]]:
+    due_now = [r for r in batch if r.delay_us == 0 and r.expires_us is None]
     if due_now:
-        # The common case (no delay, no expiry) needs no SQL expression per row, so the
-        # driver's executemany packs the rows into multi-row INSERTs itself; and a
+        # The common case (no delay, no expiry) needs no SQL expression per row; a
         # column every row leaves at its default is left out (fewer values to escape).
         columns = ["id", "task_name", "queue", "payload"] + [
             column
             for column, attribute, default in _OPTIONAL_COLUMNS
             if any(getattr(r, attribute) != default for r in due_now)
         ]
-        attributes = [_ATTRIBUTE_OF[c] for c in columns]
-        conn.exec_driver_sql(
-            f"{verb} INTO bountyboard ({', '.join(columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))})",
-            [tuple(getattr(r, a) for a in attributes) for r in due_now],
+        row = f"({', '.join(['%s'] * len(columns))})"
+        values = operator.attrgetter(*columns)
+        yield (
+            f"{verb} INTO bountyboard ({', '.join(columns)}) VALUES "
+            + ", ".join([row] * len(due_now)),
+            list(itertools.chain.from_iterable(map(values, due_now))),
         )
-        if len(due_now) == len(rows):
-            return
-        rows = [r for r in rows if r.delay_us != 0 or r.expires_us is not None]
-    for start in range(0, len(rows), _INSERT_BATCH):
-        batch = rows[start : start + _INSERT_BATCH]
-        values = []
-        params: dict[str, Any] = {}
-        for i, row in enumerate(batch):
-            values.append(
-                f"(:id{i}, :name{i}, :queue{i}, :payload{i}, :priority{i}, :retry{i}, "
-                f":limit{i}, NOW(6) + INTERVAL :delay{i} MICROSECOND, "
-                f"IF(:expires{i} IS NULL, NULL, NOW(6) + INTERVAL :expires{i} MICROSECOND), "
-                f":timeout{i}, :unique{i}, :delete{i})"
-            )
-            params.update(
-                {
-                    f"id{i}": row.id,
-                    f"name{i}": row.task_name,
-                    f"queue{i}": row.queue,
-                    f"payload{i}": row.payload,
-                    f"priority{i}": row.priority,
-                    f"retry{i}": row.retry_on_failure,
-                    f"limit{i}": row.retry_limit,
-                    f"delay{i}": row.delay_us,
-                    f"expires{i}": row.expires_us,
-                    f"timeout{i}": row.timeout_seconds,
-                    f"unique{i}": row.unique_key,
-                    f"delete{i}": row.delete_on_success,
-                }
-            )
-        conn.execute(
-            text(f"{verb} INTO bountyboard ({_TASK_INSERT_COLUMNS}) VALUES {', '.join(values)}"),
-            params,
+    timed = [r for r in batch if r.delay_us != 0 or r.expires_us is not None]
+    if timed:
+        yield (
+            f"{verb} INTO bountyboard ({_TASK_INSERT_COLUMNS}) VALUES "
+            + ", ".join([_TIMED_ROW] * len(timed)),
+            [value for r in timed for value in _timed_values(r)],
         )
+
+
+def _timed_values(r: NewTask) -> tuple[Any, ...]:
+    """``_TIMED_ROW``'s values, in its order."""
+    return (
+        r.id,
+        r.task_name,
+        r.queue,
+        r.payload,
+        r.priority,
+        r.retry_on_failure,
+        r.retry_limit,
+        r.delay_us,
+        r.expires_us,
+        r.expires_us,
+        r.timeout_seconds,
+        r.unique_key,
+        r.delete_on_success,
+    )
 
 
 def insert_task_autocommit(
@@ -265,24 +265,8 @@ def insert_task_autocommit(
     the server works on it (db.execute_then)."""
     execute_then(
         cursor,
-        f"INSERT INTO bountyboard ({_TASK_INSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-        "NOW(6) + INTERVAL %s MICROSECOND, "
-        "IF(%s IS NULL, NULL, NOW(6) + INTERVAL %s MICROSECOND), %s, %s, %s)",
-        (
-            row.id,
-            row.task_name,
-            row.queue,
-            row.payload,
-            row.priority,
-            row.retry_on_failure,
-            row.retry_limit,
-            row.delay_us,
-            row.expires_us,
-            row.expires_us,
-            row.timeout_seconds,
-            row.unique_key,
-            row.delete_on_success,
-        ),
+        f"INSERT INTO bountyboard ({_TASK_INSERT_COLUMNS}) VALUES {_TIMED_ROW}",
+        _timed_values(row),
         then,
     )
 

@@ -8,7 +8,6 @@ still committing rather than miss it.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from typing import Any
@@ -161,7 +160,7 @@ def test_execute_then_still_reads_the_reply_when_the_statement_fails(
 ) -> None:
     task_id = app.send_task_sync("t", [1], queue="A")
     row = app._new_task("t", [1], None, "A", None, None, None, None, None, None, None, None, None)
-    duplicate = dataclasses.replace(row, id=task_id)
+    duplicate = row._replace(id=task_id)
     calls: list[str] = []
     with pytest.raises(IntegrityError), db.autocommit_cursor(cfg) as cursor:
         store.insert_task_autocommit(cursor, duplicate, then=lambda: calls.append("then"))

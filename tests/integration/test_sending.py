@@ -33,14 +33,52 @@ def test_bulk_send_inserts_every_task_in_order(app: Workcraft, db_config: DBConf
     assert rows[ids[7]].priority == 1
 
 
-def test_bulk_send_checks_every_item_before_writing_any(
-    app: Workcraft, db_config: DBConfig
-) -> None:
+def test_a_bad_item_in_a_bulk_send_writes_none(app: Workcraft, db_config: DBConfig) -> None:
     with pytest.raises(TypeError, match="item 1: unknown key"):
         app.send_tasks_sync([{"task_name": "a"}, {"task_name": "b", "colour": "red"}])
     with pytest.raises(TypeError, match="not JSON-serializable"):
         app.send_tasks_sync([{"task_name": "a"}, {"task_name": "b", "task_args": [object()]}])
+    # Past the first batches, which are already in the transaction when it is checked.
+    specs: list[dict[str, object]] = [{"task_name": "a"} for _ in range(3000)]
+    specs[2500] = {"task_name": "a", "priority": "high"}
+    with pytest.raises(ValueError, match="priority must be a 32-bit whole number, got 'high'"):
+        app.send_tasks_sync(specs)
     assert scalar(db_config, "SELECT COUNT(*) FROM bountyboard") == 0
+
+
+def test_a_bad_item_in_a_bulk_send_writes_none_into_the_callers_transaction(
+    app: Workcraft, db_config: DBConfig
+) -> None:
+    specs: list[dict[str, object]] = [{"task_name": "a"} for _ in range(3000)]
+    specs[2999] = {"task_name": "a", "colour": "red"}
+    with db.get_engine(db_config).connect() as conn:
+        app.send_task_sync("first", connection=conn)
+        with pytest.raises(TypeError, match="item 2999: unknown key"):
+            app.send_tasks_sync(specs, connection=conn)
+        conn.commit()  # a caller that carries on after the error commits only its own
+    assert [r.task_name for r in query(db_config, "SELECT task_name FROM bountyboard")] == ["first"]
+
+
+def test_bulk_send_mixes_due_and_timed_tasks_across_batches(
+    app: Workcraft, db_config: DBConfig
+) -> None:
+    ids = app.send_tasks_sync(
+        [
+            {"task_name": "t", "task_args": [i], "delay": 3600 if i % 3 == 0 else None}
+            for i in range(2100)
+        ]
+    )
+    rows = {
+        r.id: r
+        for r in query(
+            db_config,
+            "SELECT id, payload, run_at > NOW(6) + INTERVAL 3000 SECOND AS later FROM bountyboard",
+        )
+    }
+    assert len(rows) == 2100
+    for i, task_id in enumerate(ids):
+        assert json.loads(rows[task_id].payload)["task_args"] == [i]
+        assert bool(rows[task_id].later) is (i % 3 == 0), i
 
 
 @pytest.mark.parametrize("commit", [True, False])
