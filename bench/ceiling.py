@@ -6,6 +6,9 @@
   server can beat (it does the same and also runs the tasks).
 * **single-row commit**: 1 client, ``INSERT`` one row + ``COMMIT`` in a loop: the
   rate a one-at-a-time sender cannot beat at innodb_flush_log_at_trx_commit=1.
+* **idle commit**: 1 client, one autocommit ``INSERT`` after each idle gap of 20-50 ms
+  (the pickup scenario's pacing), timed from before the call to its reply: the floor
+  under any pickup whose task starts only once its row is durable.
 
 ``python -m bench.ceiling claim|commit`` is one client process; the functions at the
 bottom run them and fill the table.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -33,14 +37,14 @@ _CLAIM = (
 )
 
 
-def _connect() -> pymysql.Connection:
+def _connect(autocommit: bool = False) -> pymysql.Connection:
     conn = pymysql.connect(
         host=os.environ["WK_DB_HOST"],
         port=int(os.environ["WK_DB_PORT"]),
         user=os.environ["WK_DB_USER"],
         password=os.environ["WK_DB_PASS"],
         database=os.environ["WK_DB_NAME"],
-        autocommit=False,
+        autocommit=autocommit,
     )
     with conn.cursor() as cur:
         # as workcraft's connections: the claim wants the latest committed rows
@@ -104,6 +108,25 @@ def commit_client(n: int) -> dict[str, Any]:
     return {"rows": n, "seconds": seconds}
 
 
+def idle_commit_client(n: int, gap_min_ms: float, gap_max_ms: float) -> dict[str, Any]:
+    conn = _connect(autocommit=True)
+    payload = json.dumps({"args": [], "kwargs": {}})
+    latencies: list[int] = []
+    with conn.cursor() as cur:
+        for _ in range(n):
+            time.sleep(random.uniform(gap_min_ms, gap_max_ms) / 1000)
+            row = (str(uuid.uuid4()), payload)
+            began = time.perf_counter_ns()
+            cur.execute(
+                "INSERT INTO bountyboard (id, task_name, queue, payload) "
+                "VALUES (%s, 'noop', 'ceiling', %s)",
+                row,
+            )
+            latencies.append(time.perf_counter_ns() - began)
+    conn.close()
+    return {"latencies_ns": latencies}
+
+
 # ---------------------------------------------------------------- orchestration
 
 
@@ -162,17 +185,24 @@ def commit_rate(db: Database, n: int) -> dict[str, Any]:
     return {**result, "rate": result["rows"] / result["seconds"]}
 
 
+def idle_commit_latency(db: Database, n: int) -> dict[str, Any]:
+    """Latencies (ns) of ``n`` autocommit INSERTs, each after a 20-50 ms idle gap."""
+    return _result(_spawn(db, "idle-commit", "--n", str(n)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["claim", "commit"])
+    parser.add_argument("mode", choices=["claim", "commit", "idle-commit"])
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
     if args.mode == "claim":
         result = claim_client(args.batch, args.start_at)
-    else:
+    elif args.mode == "commit":
         result = commit_client(args.n)
+    else:
+        result = idle_commit_client(args.n, 20, 50)
     sys.stdout.write(json.dumps(result) + "\n")
 
 

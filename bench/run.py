@@ -463,6 +463,11 @@ def _print_ceiling(out: dict[str, Any] | None) -> None:
         )
     for r in out["commit"]:
         say(f"  DB single-row commit, 1 client: {r['rate']:,.0f} rows/s")
+    for r in out.get("idle_commit", []):
+        say(
+            f"  DB autocommit INSERT after an idle gap: p50 {r['p50']:.2f} ms, "
+            f"p99 {r['p99']:.2f} ms"
+        )
 
 
 def _print_enqueue(label: str, out: dict[str, Any] | None) -> None:

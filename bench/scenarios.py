@@ -545,6 +545,7 @@ def db_ceiling(peer: WorkcraftCurrent, ctx: Context, scale: Scale) -> dict[str, 
     assert ctx.db is not None
     claims: list[dict[str, Any]] = []
     commits: list[dict[str, Any]] = []
+    idle_commits: list[dict[str, Any]] = []
     for _ in range(scale.repeats):
         peer.reset(ctx)
         ceiling.fill_pending(ctx.db, scale.ceiling_rows)
@@ -559,8 +560,26 @@ def db_ceiling(peer: WorkcraftCurrent, ctx: Context, scale: Scale) -> dict[str, 
         claims.append(out)
         peer.reset(ctx)
         commits.append(ceiling.commit_rate(ctx.db, scale.commit_n))
+        peer.reset(ctx)
+        lat_ms = [
+            v / 1e6
+            for v in ceiling.idle_commit_latency(ctx.db, scale.pickup_samples)["latencies_ns"]
+        ]
+        idle_commits.append(
+            {
+                "p50": percentile(lat_ms, 50),
+                "p90": percentile(lat_ms, 90),
+                "p99": percentile(lat_ms, 99),
+                "samples": len(lat_ms),
+            }
+        )
     peer.reset(ctx)
-    return {"claim": claims, "commit": commits, "claim_lean": _lean_ceiling(ctx, scale)}
+    return {
+        "claim": claims,
+        "commit": commits,
+        "idle_commit": idle_commits,
+        "claim_lean": _lean_ceiling(ctx, scale),
+    }
 
 
 def _lean_ceiling(ctx: Context, scale: Scale) -> dict[str, Any]:
