@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from workcraft import store
 from workcraft.batches import TaskBatches
 from workcraft.config import DBConfig, get_db_config
-from workcraft.db import DatabaseError, autocommit_cursor, connect, error_code, retry_transient
+from workcraft.db import DatabaseError, connect, driver_cursor, error_code, retry_transient
 from workcraft.errors import ResultTimeout, TaskFailed
 from workcraft.handle import TaskHandle, unwrap
 from workcraft.models import NewTask, Task, TaskOptions, TaskStatus
@@ -344,7 +344,7 @@ class Workcraft:
             try:
                 if row.unique_key is None:
                     # One statement: committed by itself, in one round trip.
-                    with autocommit_cursor(cfg) as cursor:
+                    with driver_cursor(cfg, autocommit=True) as cursor:
                         store.insert_task_autocommit(cursor, row, then=hint_early)
                     return row.id
                 with connect(cfg) as conn:

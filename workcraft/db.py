@@ -6,6 +6,7 @@ committed rows and to hold as few gap locks as possible.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -374,23 +375,34 @@ def connect(
 
 
 @contextmanager
-def autocommit_cursor(cfg: DBConfig) -> Iterator[Any]:
-    """A driver cursor on which each statement commits by itself.
+def driver_cursor(cfg: DBConfig, *, autocommit: bool) -> Iterator[Any]:
+    """A driver (PyMySQL) cursor from the pool, for the hot paths of one or two
+    statements where SQLAlchemy's Connection and result objects cost more than the
+    statement: in autocommit mode each statement commits by itself (a plain send: one
+    round trip); otherwise the block is one transaction, committed when it ends
+    without error and rolled back when it raises (a claim by id).
 
-    For a write that is one statement (a plain send): one round trip instead of the
-    statement, a COMMIT and the pool's housekeeping. Driver errors come out as
-    SQLAlchemy's exceptions, as from :func:`connect`, so retries treat them alike.
+    Driver errors come out as SQLAlchemy's exceptions, as from :func:`connect`, so
+    retries treat them alike; a broken connection never goes back to the pool.
     """
     import pymysql
 
     try:
-        raw = get_engine(cfg, autocommit=True).raw_connection()
+        raw = get_engine(cfg, autocommit=autocommit, ping=False).raw_connection()
     except (DBAPIError, pymysql.err.Error) as exc:  # the pool does not wrap these
         raise explain(exc, cfg) from None
     try:
         cursor = raw.cursor()
         try:
             yield cursor
+            if not autocommit:
+                raw.commit()
+        except BaseException:
+            if not autocommit:
+                # The pool does not reset what it gets back: end the transaction here.
+                with contextlib.suppress(pymysql.err.Error):
+                    raw.rollback()
+            raise
         finally:
             cursor.close()
     except pymysql.err.Error as exc:

@@ -47,6 +47,7 @@ from workcraft.db import (
     NO_SUCH_PROCEDURE,
     DatabaseError,
     connect,
+    driver_cursor,
     error_code,
     is_transient,
     retry_transient,
@@ -403,8 +404,8 @@ class Peon:
         if not self._reserve(1):
             return False
         try:
-            with connect(self.cfg, ping=False) as conn:
-                job, seen = store.claim_task_by_id(conn, self.id, task_id, queue, self.task_names)
+            with driver_cursor(self.cfg, autocommit=False) as cursor:
+                job, seen = store.claim_task_by_id(cursor, self.id, task_id, queue, self.task_names)
                 # Started before the claim's COMMIT: the row stays locked to us until it
                 # lands. Should it not, the claim never happened: the outcome is fenced
                 # out and the task runs again elsewhere (at least once, as ever).

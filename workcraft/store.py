@@ -261,7 +261,7 @@ def insert_task_autocommit(
     cursor: Any, row: NewTask, then: Callable[[], object] = lambda: None
 ) -> None:
     """One task in one statement, on a driver cursor in autocommit mode (see
-    db.autocommit_cursor): a send is then a single round trip. ``then`` runs while
+    db.driver_cursor): a send is then a single round trip. ``then`` runs while
     the server works on it (db.execute_then)."""
     execute_then(
         cursor,
@@ -438,14 +438,18 @@ def _claimed(row: Any, uncounted: int) -> ClaimedTask:
 
 
 def claim_task_by_id(
-    conn: Connection, worker_id: str, task_id: str, queue: str, names: list[str]
+    cursor: Any, worker_id: str, task_id: str, queue: str, names: list[str]
 ) -> tuple[ClaimedTask | None, bool]:
     """Claim the one task a wake-up hint named, if it is due in ``queue``: one round
-    trip (sql/routines/15_claim_task.sql); the caller commits. Returns the task if it
-    is now ours, and whether its row was there at all (not yet committed, or gone)."""
-    row = conn.exec_driver_sql(
+    trip (sql/routines/15_claim_task.sql) on a driver cursor in a transaction (see
+    db.driver_cursor), which the caller commits. Returns the task if it is now ours,
+    and whether its row was there at all (not yet committed, or gone)."""
+    cursor.execute(
         "CALL wc_claim_task_v1(%s, %s, %s, %s)", (task_id, worker_id, queue, json.dumps(names))
-    ).first()
+    )
+    row = cursor.fetchone()
+    while cursor.nextset():  # a CALL ends with a status of its own, read before COMMIT
+        pass
     if row is None:
         return None, False
     return (_claimed(row[1:], 0) if row[0] else None), True

@@ -32,8 +32,8 @@ def app(cfg: DBConfig) -> Workcraft:
 
 
 def _claim(cfg: DBConfig, worker: str, task_id: str, queue: str = "A") -> tuple[Any, bool]:
-    with db.connect(cfg) as conn:
-        return store.claim_task_by_id(conn, worker, task_id, queue, NAMES)
+    with db.driver_cursor(cfg, autocommit=False) as cursor:
+        return store.claim_task_by_id(cursor, worker, task_id, queue, NAMES)
 
 
 def test_claims_the_named_task_with_everything_a_peon_needs(cfg: DBConfig, app: Workcraft) -> None:
@@ -140,7 +140,7 @@ def execute_row(cfg: DBConfig, task_id: str) -> dict[str, Any]:
 
 def test_execute_then_runs_between_sending_and_reading(cfg: DBConfig) -> None:
     seen: list[int] = []
-    with db.autocommit_cursor(cfg) as cursor:
+    with db.driver_cursor(cfg, autocommit=True) as cursor:
         # SLEEP(0.3) on the server: then() must run before the reply, not after it
         started = time.monotonic()
         db.execute_then(
@@ -162,10 +162,10 @@ def test_execute_then_still_reads_the_reply_when_the_statement_fails(
     row = app._new_task("t", [1], None, "A", None, None, None, None, None, None, None, None, None)
     duplicate = row._replace(id=task_id)
     calls: list[str] = []
-    with pytest.raises(IntegrityError), db.autocommit_cursor(cfg) as cursor:
+    with pytest.raises(IntegrityError), db.driver_cursor(cfg, autocommit=True) as cursor:
         store.insert_task_autocommit(cursor, duplicate, then=lambda: calls.append("then"))
     assert calls == ["then"]
-    with db.autocommit_cursor(cfg) as cursor:  # the pool hands out a usable connection
+    with db.driver_cursor(cfg, autocommit=True) as cursor:  # the pool hands out a usable connection
         cursor.execute("SELECT 1")
         assert cursor.fetchall() == ((1,),)
 
@@ -199,3 +199,32 @@ def test_a_missing_routine_says_to_run_setup(cfg: DBConfig) -> None:
         conn.exec_driver_sql("CALL wc_no_such_routine_v1()")
     assert db.error_code(caught.value) == db.NO_SUCH_PROCEDURE
     assert "setup_database_tables" in str(caught.value)
+
+
+# ------------------------------------------------------------ db.driver_cursor
+
+
+def test_a_claim_that_raises_is_rolled_back_and_holds_no_lock(
+    cfg: DBConfig, app: Workcraft
+) -> None:
+    task_id = app.send_task_sync("t", [1], queue="A")
+    with (
+        pytest.raises(RuntimeError, match="slot gone"),
+        db.driver_cursor(cfg, autocommit=False) as cursor,
+    ):
+        job, _ = store.claim_task_by_id(cursor, "w1", task_id, "A", NAMES)
+        assert job is not None
+        raise RuntimeError("slot gone")
+    assert scalar(cfg, f"SELECT status FROM bountyboard WHERE id = '{task_id}'") == "PENDING"
+    # The pooled connection went back without our row lock: another claim gets it at
+    # once (a leftover lock would make it wait for the lock wait timeout).
+    job, seen = _claim(cfg, "w2", task_id)
+    assert seen and job is not None and job.id == task_id
+
+
+def test_a_claim_commits_when_its_block_ends(cfg: DBConfig, app: Workcraft) -> None:
+    task_id = app.send_task_sync("t", [1], queue="A")
+    job, _ = _claim(cfg, "w1", task_id)
+    assert job is not None
+    owner = f"SELECT CONCAT(status, ' ', worker_id) FROM bountyboard WHERE id = '{task_id}'"
+    assert scalar(cfg, owner) == "RUNNING w1"
