@@ -84,7 +84,11 @@ METHODS = {
         "commit. The same again on a copy of the table with only the primary key and "
         "ix_claim (a diagnostic: what the other secondary indexes, each moved on every "
         "status change, cost). Single-row commit: 1 client, `INSERT` one row + `COMMIT`, "
-        "N times. mariadbd CPU: user + system time of the server process per row."
+        "N times. Idle commit: 1 client in autocommit mode, one `INSERT` after each "
+        "random idle gap of 20-50 ms (the pickup scenario's pacing), timed from before "
+        "the call to its reply, as many as the pickup scenario's samples: the floor "
+        "under a pickup whose task starts only once its row is durable. mariadbd CPU: "
+        "user + system time of the server process per row."
     ),
     "drain": (
         "The queue is filled first with the workers stopped (bulk where the system has "

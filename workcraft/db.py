@@ -6,7 +6,6 @@ committed rows and to hold as few gap locks as possible.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -397,20 +396,23 @@ def driver_cursor(cfg: DBConfig, *, autocommit: bool) -> Iterator[Any]:
             yield cursor
             if not autocommit:
                 raw.commit()
-        except BaseException:
-            if not autocommit:
-                # The pool does not reset what it gets back: end the transaction here.
-                with contextlib.suppress(pymysql.err.Error):
-                    raw.rollback()
-            raise
         finally:
             cursor.close()
-    except pymysql.err.Error as exc:
-        if _broken(exc):
+    except BaseException as exc:
+        broken = _broken(exc)
+        if not autocommit and not broken:
+            # The pool does not reset what it gets back: end the transaction here.
+            try:
+                raw.rollback()
+            except pymysql.err.Error:
+                broken = True
+        if broken:
             raw.invalidate()  # never hand a broken connection to the next caller
-        wrapped = _wrapped(exc)
-        missing = missing_tables_error(wrapped, cfg)
-        raise (missing or wrapped) from None
+        if isinstance(exc, pymysql.err.Error):
+            wrapped = _wrapped(exc)
+            missing = missing_tables_error(wrapped, cfg)
+            raise (missing or wrapped) from None
+        raise
     finally:
         raw.close()
 

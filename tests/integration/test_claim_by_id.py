@@ -228,3 +228,22 @@ def test_a_claim_commits_when_its_block_ends(cfg: DBConfig, app: Workcraft) -> N
     assert job is not None
     owner = f"SELECT CONCAT(status, ' ', worker_id) FROM bountyboard WHERE id = '{task_id}'"
     assert scalar(cfg, owner) == "RUNNING w1"
+
+
+def test_a_connection_that_died_in_the_block_is_not_pooled(cfg: DBConfig) -> None:
+    # The block fails for its own reason while the server has dropped the connection:
+    # the rollback fails too, and the connection must be thrown away, not pooled.
+    killed: list[Any] = []
+    with (
+        pytest.raises(RuntimeError, match="after the kill"),
+        db.driver_cursor(cfg, autocommit=False) as cursor,
+    ):
+        cursor.execute("SELECT CONNECTION_ID()")
+        (connection_id,) = cursor.fetchone()
+        execute(cfg, f"KILL {int(connection_id)}")
+        killed.append(connection_id)
+        raise RuntimeError("after the kill")
+    with db.driver_cursor(cfg, autocommit=False) as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        (again,) = cursor.fetchone()
+    assert killed and again != killed[0]
