@@ -183,6 +183,23 @@ def test_bulk_and_unique_and_concurrent_sends(app: Workcraft, cfg: DBConfig) -> 
     assert scalar(cfg, "SELECT COUNT(*) FROM bountyboard") == 500 + 1 + 50
 
 
+def test_a_bad_item_in_an_async_bulk_send_writes_none(app: Workcraft, cfg: DBConfig) -> None:
+    # Its batches are checked as they are inserted: the first two are in the
+    # transaction when the bad one is found, and the rollback must take them out.
+    specs: list[dict[str, Any]] = [{"task_name": "add", "task_args": [i, i]} for i in range(3000)]
+    specs[2500] = {"task_name": "add", "task_args": [1, 2, 3]}
+
+    async def main() -> None:
+        try:
+            await app.send_tasks(specs)
+        finally:
+            await app.aclose()
+
+    with pytest.raises(TypeError, match="cannot send task 'add': too many positional"):
+        asyncio.run(main())
+    assert scalar(cfg, "SELECT COUNT(*) FROM bountyboard") == 0
+
+
 def test_a_second_event_loop_gets_its_own_pool(app: Workcraft, cfg: DBConfig) -> None:
     # aiomysql connections belong to the loop that opened them: reusing a pool from a
     # closed loop would fail with "Event loop is closed".
