@@ -101,7 +101,29 @@ class PeonProcess:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"peon {self.worker_id} did not exit:\n{self.log()}") from None
+            raise AssertionError(
+                f"peon {self.worker_id} did not exit:\n{self.log()}{self.stacks()}"
+            ) from None
+
+    def stacks(self) -> str:
+        """Every thread's stack of a live peon (it dumps them on SIGUSR1), for the
+        message of a test that found it hanging."""
+        if not self.alive():
+            return ""
+        before = len(self.log())
+        self.signal(signal.SIGUSR1)
+        seen: list[str] = []
+
+        def dumped() -> bool:
+            # written in one go, a thread after another: done once it stops growing
+            seen.append(self.log()[before:])
+            return "Thread 0x" in seen[-1] and len(seen) > 1 and seen[-1] == seen[-2]
+
+        try:
+            wait_for(dumped, 5, message="no stack dump")
+        except AssertionError:
+            return "\n(no stack dump within 5 s)"
+        return "\nstacks:\n" + seen[-1]
 
     def kill(self) -> None:
         if self.alive():

@@ -24,6 +24,7 @@ held by the very claim it interrupted.
 
 from __future__ import annotations
 
+import faulthandler
 import heapq
 import json
 import os
@@ -207,6 +208,10 @@ class Peon:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        if hasattr(signal, "SIGUSR1"):
+            # A peon that hangs can say where: every thread's stack to stderr, written
+            # by the interpreter itself (no Python code runs, so no lock can stop it).
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1

@@ -360,3 +360,10 @@ def test_peon_serves_several_queues_given_in_the_seed_list_form(
         "first",
         "second",
     ]
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_peon_goes_on(peons: PeonFactory) -> None:
+    peon = peons("stacks")
+    dump = peon.stacks()
+    assert "Thread 0x" in dump and "_claim_loop" in dump, dump
+    assert peon.alive()
