@@ -6,8 +6,8 @@
   server can beat (it does the same and also runs the tasks).
 * **single-row commit**: 1 client, ``INSERT`` one row + ``COMMIT`` in a loop: the
   rate a one-at-a-time sender cannot beat at innodb_flush_log_at_trx_commit=1.
-* **idle commit**: 1 client, one autocommit ``INSERT`` after each idle gap of 20-50 ms
-  (the pickup scenario's pacing), timed from before the call to its reply: the floor
+* **idle commit**: 1 client, one autocommit ``INSERT`` after each random idle gap
+  (the pickup scenario's pacing, 20-50 ms), timed from before the call to its reply: the floor
   under any pickup whose task starts only once its row is durable.
 
 ``python -m bench.ceiling claim|commit`` is one client process; the functions at the
@@ -185,9 +185,10 @@ def commit_rate(db: Database, n: int) -> dict[str, Any]:
     return {**result, "rate": result["rows"] / result["seconds"]}
 
 
-def idle_commit_latency(db: Database, n: int) -> dict[str, Any]:
-    """Latencies (ns) of ``n`` autocommit INSERTs, each after a 20-50 ms idle gap."""
-    return _result(_spawn(db, "idle-commit", "--n", str(n)))
+def idle_commit_latency(db: Database, n: int, gap_ms: tuple[float, float]) -> dict[str, Any]:
+    """Latencies (ns) of ``n`` autocommit INSERTs, each after a random idle gap."""
+    args = ["--gap-min", str(gap_ms[0]), "--gap-max", str(gap_ms[1])]
+    return _result(_spawn(db, "idle-commit", "--n", str(n), *args))
 
 
 def main() -> None:
@@ -196,13 +197,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--gap-min", type=float, default=20.0)
+    parser.add_argument("--gap-max", type=float, default=50.0)
     args = parser.parse_args()
     if args.mode == "claim":
         result = claim_client(args.batch, args.start_at)
     elif args.mode == "commit":
         result = commit_client(args.n)
     else:
-        result = idle_commit_client(args.n, 20, 50)
+        result = idle_commit_client(args.n, args.gap_min, args.gap_max)
     sys.stdout.write(json.dumps(result) + "\n")
 
 

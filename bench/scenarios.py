@@ -377,6 +377,10 @@ def _windowed(
 # -------------------------------------------------------------------------- pickup
 
 
+# Idle gap before each pickup sample (ms), also the idle commit's (db_ceiling).
+PICKUP_GAP_MS = (20, 50)
+
+
 def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
     """Latency samples (repeats) with 2 idle workers, then their idle memory."""
     slow = _slow(peer)
@@ -390,9 +394,9 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
             # sample numbers unique across repeats, so rows can be matched to samples
             args = ["--samples", str(samples), "--timeout", str(timeout)]
             args += ["--offset", str(rep * 100_000)]
-            if slow:
-                # sends at random points of its 5 s poll cycle, not just after a poll
-                args += ["--gap-min", "20", "--gap-max", "5000"]
+            # slow: sends at random points of its 5 s poll cycle, not just after a poll
+            gap_min, gap_max = (PICKUP_GAP_MS[0], 5000) if slow else PICKUP_GAP_MS
+            args += ["--gap-min", str(gap_min), "--gap-max", str(gap_max)]
             if rep == 0:
                 args += ["--warmup", "2", "--settle", "1"]
             out = peer.driver(ctx, "pickup", *args, timeout=samples * (timeout + 1) + 300)
@@ -567,7 +571,9 @@ def db_ceiling(peer: WorkcraftCurrent, ctx: Context, scale: Scale) -> dict[str, 
         peer.reset(ctx)
         lat_ms = [
             v / 1e6
-            for v in ceiling.idle_commit_latency(ctx.db, scale.pickup_samples)["latencies_ns"]
+            for v in ceiling.idle_commit_latency(ctx.db, scale.pickup_samples, PICKUP_GAP_MS)[
+                "latencies_ns"
+            ]
         ]
         idle_commits.append(
             {

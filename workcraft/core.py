@@ -47,7 +47,6 @@ __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
 DEFAULT_QUEUE = "DEFAULT"
 _NO_OPTIONS = TaskOptions()
-_NOTHING_OWN = (None,) * 6
 
 
 class _Settings(NamedTuple):
@@ -550,7 +549,7 @@ class Workcraft:
         settings of sends that give none of their own (a bulk send's usual items)."""
         _check_name_fast("task", task_name)
         own = (queue, retry_on_failure, retry_limit, priority, timeout, delete_on_success)
-        if defaults is not None and own == _NOTHING_OWN:
+        if defaults is not None and all(value is None for value in own):
             # Only a task's own defaults apply: the same for every such send of it.
             settings = defaults.get(task_name)
             if settings is None:

@@ -185,14 +185,14 @@ _TIMED_ROW = (
     "(%s, %s, %s, %s, %s, %s, %s, NOW(6) + INTERVAL %s MICROSECOND, "
     "IF(%s IS NULL, NULL, NOW(6) + INTERVAL %s MICROSECOND), %s, %s, %s)"
 )
-# (column, NewTask attribute, the column's default in the table)
+# (column, the column's default in the table); NewTask's fields have the columns' names
 _OPTIONAL_COLUMNS = (
-    ("priority", "priority", 0),
-    ("retry_on_failure", "retry_on_failure", False),
-    ("retry_limit", "retry_limit", 3),
-    ("timeout_seconds", "timeout_seconds", None),
-    ("unique_key", "unique_key", None),
-    ("delete_on_success", "delete_on_success", False),
+    ("priority", 0),
+    ("retry_on_failure", False),
+    ("retry_limit", 3),
+    ("timeout_seconds", None),
+    ("unique_key", None),
+    ("delete_on_success", False),
 )
 
 
@@ -219,8 +219,8 @@ def _insert_statements(verb: str, batch: Sequence[NewTask]) -> Iterator[tuple[st
         # column every row leaves at its default is left out (fewer values to escape).
         columns = ["id", "task_name", "queue", "payload"] + [
             column
-            for column, attribute, default in _OPTIONAL_COLUMNS
-            if any(getattr(r, attribute) != default for r in due_now)
+            for column, default in _OPTIONAL_COLUMNS
+            if any(getattr(r, column) != default for r in due_now)
         ]
         row = f"({', '.join(['%s'] * len(columns))})"
         values = operator.attrgetter(*columns)
