@@ -17,15 +17,22 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeGuard, TypeVar, cast
 
 from loguru import logger
-from sqlalchemy import Connection, event
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from workcraft import store
 from workcraft.batches import TaskBatches
 from workcraft.config import DBConfig, get_db_config
-from workcraft.db import DatabaseError, connect, driver_cursor, error_code, retry_transient
+from workcraft.db import (
+    connect,
+    database_errors,
+    driver_cursor,
+    driver_error,
+    driver_errors,
+    is_duplicate_key,
+    retry_transient,
+)
 from workcraft.errors import ResultTimeout, TaskFailed
 from workcraft.handle import TaskHandle, unwrap
+from workcraft.link import Link, SqlConnection
 from workcraft.models import NewTask, Task, TaskOptions, TaskStatus
 from workcraft.overview import finished_statuses, parse_duration
 from workcraft.payload import (
@@ -38,8 +45,9 @@ from workcraft.payload import (
 from workcraft.wakeup import Hinter
 
 if TYPE_CHECKING:
-    # The async client's modules load on first use: a peon never needs them, and
-    # SQLAlchemy's asyncio layer alone costs a peon some 8 MiB.
+    # SQLAlchemy loads only with a caller's own Connection or Session, or the async
+    # client: a peon and a plain sender never need it (some 13 MiB).
+    from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
     from sqlalchemy.orm import Session
 
@@ -81,7 +89,6 @@ _BULK_KEYS = frozenset(
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
-_DUPLICATE_KEY = 1062
 _DEFAULT_RETRY_LIMIT = 3
 _UNIQUE_RACE_ATTEMPTS = 5
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -292,7 +299,7 @@ class Workcraft:
         timeout: float | None = None,
         unique_key: str | None = None,
         delete_on_success: bool | None = None,
-        connection: Connection | Session | None = None,
+        connection: Connection | Session | Link | None = None,
     ) -> str:
         """Queue ``task_name(*task_args, **task_kwargs)`` and return the task's id.
 
@@ -348,7 +355,7 @@ class Workcraft:
                     return row.id
                 with connect(cfg) as conn:
                     return _write_one(conn, row, self._hinter)
-            except IntegrityError as exc:
+            except driver_errors() as exc:
                 # The id is ours: a duplicate on a retry means the first try committed
                 # before the connection broke, so the task is already queued once.
                 if attempts > 1 and _duplicate_id(exc):
@@ -417,7 +424,7 @@ class Workcraft:
             try:
                 async with db_async().connect_async(cfg) as conn:
                     return await conn.run_sync(_write_one, row, self._hinter)
-            except IntegrityError as exc:
+            except driver_errors() as exc:
                 if attempts > 1 and _duplicate_id(exc):  # as in send_task_sync
                     return row.id
                 raise
@@ -432,7 +439,7 @@ class Workcraft:
         tasks: Iterable[Mapping[str, Any]],
         db_config: DBConfig | None = None,
         *,
-        connection: Connection | Session | None = None,
+        connection: Connection | Session | Link | None = None,
     ) -> list[str]:
         """Queue many tasks in few round trips; returns their ids in order.
 
@@ -492,7 +499,7 @@ class Workcraft:
         try:
             with connect(cfg) as conn:
                 _look_up_peons(conn, self._hinter)
-        except (DBAPIError, DatabaseError) as exc:
+        except database_errors() as exc:
             # The task is queued; only its hint is lost, which polling covers.
             self._hinter.update([])
             logger.debug("cannot read peon addresses for wake-up hints: {}", exc)
@@ -658,7 +665,7 @@ class Workcraft:
 
     # ----------------------------------------------------------------- reading
 
-    def _read(self, db_config: DBConfig | None, what: str, read: Callable[[Connection], R]) -> R:
+    def _read(self, db_config: DBConfig | None, what: str, read: Callable[[SqlConnection], R]) -> R:
         cfg = self._db(db_config)
 
         def attempt() -> R:
@@ -766,8 +773,8 @@ class Workcraft:
             with connect(cfg) as conn:
                 try:
                     return store.retry_task(conn, task_id)
-                except IntegrityError as exc:
-                    if error_code(exc) != _DUPLICATE_KEY:
+                except driver_errors() as exc:
+                    if not is_duplicate_key(exc):
                         raise
                     return "refused", "unique_key"
 
@@ -922,27 +929,27 @@ def _expires_microseconds(expires: float | timedelta | datetime | None) -> int |
     return round(seconds * 1e6)
 
 
-def _write_one(conn: Connection, row: NewTask, hinter: Hinter) -> str:
+def _write_one(conn: SqlConnection, row: NewTask, hinter: Hinter) -> str:
     task_id = _insert_one(conn, row)
     _look_up_peons(conn, hinter)
     return task_id
 
 
 def _write_many(
-    conn: Connection, batches: Iterable[list[NewTask]], hinter: Hinter, ignore: bool
+    conn: SqlConnection, batches: Iterable[list[NewTask]], hinter: Hinter, ignore: bool
 ) -> None:
     store.insert_tasks(conn, batches, ignore_existing=ignore)
     _look_up_peons(conn, hinter)
 
 
-def _look_up_peons(conn: Connection, hinter: Hinter) -> None:
+def _look_up_peons(conn: SqlConnection, hinter: Hinter) -> None:
     """Refresh where to send wake-up hints, at most once a second, in the transaction
     the send opened anyway (no extra round trip to a pool)."""
     if not hinter.stale():
         return
     try:
         hinter.update(store.wake_targets(conn))
-    except DBAPIError as exc:
+    except driver_errors() as exc:
         # A failed SELECT leaves a MySQL transaction usable: the send goes on, and
         # peons find its task by polling.
         hinter.update([])
@@ -962,14 +969,19 @@ def _due(rows: list[NewTask]) -> dict[str, set[int]]:
 
 
 def _wake_after_commit(
-    target: Connection | Session, due: dict[str, set[int]], hinter: Hinter
+    target: Connection | Session | Link, due: dict[str, set[int]], hinter: Hinter
 ) -> None:
     """Hint peons once the caller commits the transaction our rows are in.
 
-    A Session tells us after its commit. A Connection only before (its "commit"
-    event precedes the COMMIT), so that hint is marked early: a peon whose claim finds
-    nothing looks again a moment later.
+    A Session (and a Link of ours) tells us after its commit. A Connection only
+    before (its "commit" event precedes the COMMIT), so that hint is marked early: a
+    peon whose claim finds nothing looks again a moment later.
     """
+    if isinstance(target, Link):
+        target.after_commit(lambda: hinter.hint(due))
+        return
+    from sqlalchemy import event
+
     pending = target.info.setdefault(_WAKE_QUEUES, {})
     for queue, times in due.items():
         pending.setdefault(queue, set()).update(times)
@@ -1008,10 +1020,10 @@ def db_async() -> ModuleType:
     return db_async
 
 
-def _connection_of(connection: Connection | Session) -> Connection:
+def _connection_of(connection: Connection | Session | Link) -> SqlConnection:
     if _is_session(connection):
         return connection.connection()
-    return cast(Connection, connection)
+    return cast(SqlConnection, connection)
 
 
 def _is_session(connection: object) -> TypeGuard[Session]:
@@ -1041,7 +1053,7 @@ def _sync_target(connection: AsyncConnection | AsyncSession) -> Connection | Ses
     return cast("AsyncConnection", connection).sync_connection  # type: ignore[return-value]
 
 
-def _insert_one(conn: Connection, row: NewTask) -> str:
+def _insert_one(conn: SqlConnection, row: NewTask) -> str:
     """Insert; with a unique key already live, return that task's id instead."""
     if row.unique_key is None:
         store.insert_tasks(conn, [[row]])
@@ -1054,16 +1066,16 @@ def _insert_one(conn: Connection, row: NewTask) -> str:
             with conn.begin_nested():
                 store.insert_tasks(conn, [[row]])
             return row.id
-        except IntegrityError as exc:
-            if _duplicate_id(exc) or error_code(exc) != _DUPLICATE_KEY:
+        except driver_errors() as exc:
+            if _duplicate_id(exc) or not is_duplicate_key(exc):
                 raise
             # Another sender inserted the same live key between our look and our
             # insert: the unique index refused ours. Look again.
     raise RuntimeError(f"unique_key {row.unique_key!r} kept changing hands; try again")
 
 
-def _duplicate_id(exc: IntegrityError) -> bool:
-    return error_code(exc) == _DUPLICATE_KEY and "PRIMARY" in str(exc.orig)
+def _duplicate_id(exc: Exception) -> bool:
+    return is_duplicate_key(exc) and "PRIMARY" in str(driver_error(exc))
 
 
 def _delay_microseconds(delay: float | timedelta | None, run_at: datetime | None) -> int:

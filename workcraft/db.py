@@ -1,7 +1,9 @@
-"""Connections to the database: the engine factory, error translation and retries.
+"""Connections to the database: our pools, error translation and retries.
 
 Every connection runs at READ COMMITTED: a queue wants each claim to see the latest
-committed rows and to hold as few gap locks as possible.
+committed rows and to hold as few gap locks as possible. Our own work runs on
+:class:`~workcraft.link.Link`s (PyMySQL); SQLAlchemy is imported only for an engine a
+caller asks for (:func:`get_engine`) and for their own Connections.
 """
 
 from __future__ import annotations
@@ -10,18 +12,24 @@ import math
 import os
 import random
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import pymysql
 from loguru import logger
-from sqlalchemy import URL, Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from pymysql.constants import CLIENT
 
 from workcraft.config import ConfigError, DBConfig, get_db_config
+from workcraft.link import Link, Pool, SqlConnection, discard
+
+if TYPE_CHECKING:
+    import pymysql.connections
+    from sqlalchemy import URL, Connection, Engine
 
 __all__ = [
     "DBConfig",
@@ -46,6 +54,7 @@ _UNKNOWN_DATABASE = 1049
 _NO_SUCH_TABLE = 1146
 _UNKNOWN_COLUMN = 1054
 NO_SUCH_PROCEDURE = 1305
+DUPLICATE_KEY = 1062
 _CANT_CONNECT = 2003
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -58,25 +67,53 @@ class DatabaseError(RuntimeError):
         self.code = code
 
 
+def driver_errors() -> tuple[type[Exception], ...]:
+    """What a database call can raise, for ``except driver_errors():``: the driver's
+    errors, and SQLAlchemy's wrappers of them once SQLAlchemy is loaded (only a
+    caller's own Connection, :func:`get_engine` or the async client load it)."""
+    sa_errors = sys.modules.get("sqlalchemy.exc")
+    if sa_errors is None:
+        return (pymysql.err.Error,)
+    return (pymysql.err.Error, sa_errors.DBAPIError)
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """:func:`driver_errors` and our :class:`DatabaseError` (which a failed connect
+    comes out as)."""
+    return (DatabaseError, *driver_errors())
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The driver's exception: itself, or the one a SQLAlchemy error wraps."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
 def error_code(exc: BaseException) -> int | None:
     """The server's error number inside a SQLAlchemy/PyMySQL exception, if any."""
     if isinstance(exc, DatabaseError):
         return exc.code
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    args = getattr(orig, "args", ())
+    args = getattr(driver_error(exc), "args", ())
     if args and isinstance(args[0], int):
         return args[0]
     return None
 
 
+def is_duplicate_key(exc: BaseException) -> bool:
+    return isinstance(driver_error(exc), pymysql.err.IntegrityError) and (
+        error_code(exc) == DUPLICATE_KEY
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DatabaseError):
         return exc.code in TRANSIENT_ERRORS
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if getattr(exc, "connection_invalidated", False):  # SQLAlchemy's mark
         return True
-    if isinstance(exc, InterfaceError):
+    orig = driver_error(exc)
+    if isinstance(orig, pymysql.err.InterfaceError):
         return True  # PyMySQL raises InterfaceError(0, '') on a closed socket
-    return isinstance(exc, OperationalError | DBAPIError) and error_code(exc) in TRANSIENT_ERRORS
+    return isinstance(orig, pymysql.err.Error) and error_code(exc) in TRANSIENT_ERRORS
 
 
 def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
@@ -87,7 +124,7 @@ def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
     """
     code = error_code(exc)
     where = cfg.describe()
-    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    orig = driver_error(exc)
     # PyMySQL reports a failed TLS handshake as OperationalError 2003 ("Can't connect")
     # and keeps the ssl error as its original_exception (and __context__).
     causes = (orig, getattr(orig, "original_exception", None), orig.__cause__, orig.__context__)
@@ -174,7 +211,9 @@ def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
             "`python -m workcraft setup_database_tables` (it creates it), or "
             f"CREATE DATABASE {cfg.database} as an admin"
         )
-    elif code in (_CANT_CONNECT, 2005) or (code is None and isinstance(exc, OperationalError)):
+    elif code in (_CANT_CONNECT, 2005) or (
+        code is None and isinstance(orig, pymysql.err.OperationalError)
+    ):
         msg = (
             f"cannot reach the database at {cfg.host}:{cfg.port}: is the server running "
             "and is WK_DB_HOST/WK_DB_PORT right? "
@@ -212,6 +251,8 @@ def ssl_context(cfg: DBConfig) -> ssl.SSLContext:
 
 
 def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True, driver: str = "pymysql") -> URL:
+    from sqlalchemy import URL
+
     return URL.create(
         f"mysql+{driver}",
         username=cfg.user,
@@ -223,11 +264,11 @@ def sqlalchemy_url(cfg: DBConfig, *, with_database: bool = True, driver: str = "
     )
 
 
-_engines: dict[tuple[int, DBConfig, bool, int, bool, bool], Engine] = {}
 # Without a ping per use, a pooled connection is replaced after this many idle
 # seconds: below the 30 s idle limit our sessions get on MySQL (wait_timeout).
 _UNPINGED_RECYCLE_SECONDS = 25
-_engines_lock = threading.Lock()
+# Idle connections a pool keeps; more may be open while busy, and are closed after.
+_POOL_KEEP = 5
 # Seconds a session of ours may sit inside an open transaction doing nothing before
 # the server ends it. Our transactions last milliseconds; one that idles is a frozen
 # process (SIGSTOP, a paused VM) whose row locks would otherwise block the database's
@@ -243,7 +284,7 @@ def set_idle_transaction_timeout(seconds: float) -> None:
     _idle_transaction_timeout = max(1, math.ceil(seconds))
 
 
-def limit_idle_transactions(dbapi_connection: Any, _record: Any) -> None:
+def limit_idle_transactions(dbapi_connection: Any, _record: Any = None) -> None:
     cursor = dbapi_connection.cursor()
     try:
         try:
@@ -261,200 +302,242 @@ def limit_idle_transactions(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def get_engine(
-    cfg: DBConfig,
-    *,
-    with_database: bool = True,
-    pool_size: int = 5,
-    autocommit: bool = False,
-    ping: bool = True,
-) -> Engine:
-    """One engine per (process, config): pools must never cross a fork.
+def _opener(
+    cfg: DBConfig, *, with_database: bool, autocommit: bool
+) -> Callable[[], pymysql.connections.Connection]:
+    # One TLS context per pool, as an engine had: loading CAs per connection costs
+    # time and memory.
+    context = ssl_context(cfg) if cfg.use_ssl else None
 
-    ``ping=False`` skips the round trip that checks a pooled connection before each
-    use: for hot paths whose every use is retried on a transient error (a dead
-    connection then fails before the server saw anything, and the retry reconnects).
-    """
-    ping = ping and not autocommit  # autocommit is only for such one-statement writes
-    key = (os.getpid(), cfg, with_database, pool_size, autocommit, ping)
+    def open_raw() -> pymysql.connections.Connection:
+        raw = pymysql.connect(
+            host=cfg.host,
+            port=cfg.port,
+            user=cfg.user,
+            password=cfg.password,
+            database=cfg.database if with_database else None,
+            charset="utf8mb4",
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            autocommit=autocommit,
+            # rowcount counts rows matched, not only rows changed (as under SQLAlchemy):
+            # a fenced UPDATE that writes what the row already holds still counts.
+            client_flag=CLIENT.FOUND_ROWS,
+            ssl=context,
+        )
+        if not autocommit:  # no transaction can idle on an autocommit session
+            try:
+                with raw.cursor() as cursor:
+                    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                limit_idle_transactions(raw)
+            except BaseException:
+                discard(raw)
+                raise
+        return raw
+
+    return open_raw
+
+
+_pools: dict[tuple[int, DBConfig, bool, bool], Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(cfg: DBConfig, *, with_database: bool = True, autocommit: bool = False) -> Pool:
+    """One pool per (process, config): connections must never cross a fork."""
+    key = (os.getpid(), cfg, with_database, autocommit)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            opener = _opener(cfg, with_database=with_database, autocommit=autocommit)
+            pool = Pool(opener, keep=_POOL_KEEP, unpinged_recycle_seconds=_UNPINGED_RECYCLE_SECONDS)
+            _pools[key] = pool
+        return pool
+
+
+_engines: dict[tuple[int, DBConfig, bool], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(cfg: DBConfig, *, with_database: bool = True) -> Engine:
+    """A SQLAlchemy engine set up as our own connections are (READ COMMITTED, the idle
+    transaction limit), one per (process, config), for code that wants SQLAlchemy
+    Connections or Sessions of its own. workcraft itself does not use it."""
+    from sqlalchemy import create_engine, event
+
+    key = (os.getpid(), cfg, with_database)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            connect_args: dict[str, Any] = {
-                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                "autocommit": autocommit,
-            }
+            connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
             if cfg.use_ssl:
                 connect_args["ssl"] = ssl_context(cfg)
             engine = create_engine(
                 sqlalchemy_url(cfg, with_database=with_database),
                 connect_args=connect_args,
-                isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
-                pool_pre_ping=ping,
-                pool_recycle=3600 if ping else _UNPINGED_RECYCLE_SECONDS,
-                # Every Connection of ours ends its transaction (connect() commits or
-                # rolls back; Connection.close() rolls back what is left), so the
-                # pool's own ROLLBACK on return would only cost a round trip per use.
-                pool_reset_on_return=None,
-                pool_size=pool_size,
-                max_overflow=pool_size,
+                isolation_level="READ COMMITTED",
+                pool_pre_ping=True,
+                pool_recycle=3600,
                 hide_parameters=True,
             )
-            if not autocommit:  # no transaction can idle on an autocommit session
-                event.listen(engine, "connect", limit_idle_transactions)
+            event.listen(engine, "connect", limit_idle_transactions)
             _engines[key] = engine
         return engine
 
 
 def dispose_engines(database: str | None = None, user: str | None = None) -> None:
     """Close this process's pooled connections: all, or those to one database/account."""
+
+    def chosen(cfg: DBConfig, with_database: bool) -> bool:
+        if database is not None and not (with_database and cfg.database == database):
+            return False
+        return user is None or cfg.user == user
+
+    with _pools_lock:
+        for key, pool in list(_pools.items()):
+            if chosen(key[1], key[2]):
+                if key[0] == os.getpid():
+                    pool.close()
+                del _pools[key]
     with _engines_lock:
-        for key, engine in list(_engines.items()):
-            pid, cfg, with_database, *_ = key
-            if database is not None and not (with_database and cfg.database == database):
-                continue
-            if user is not None and cfg.user != user:
-                continue
-            if pid == os.getpid():
-                engine.dispose()
-            del _engines[key]
+        for engine_key, engine in list(_engines.items()):
+            if chosen(engine_key[1], engine_key[2]):
+                if engine_key[0] == os.getpid():
+                    engine.dispose()
+                del _engines[engine_key]
 
 
-def missing_tables_error(exc: DBAPIError, cfg: DBConfig) -> DatabaseError | None:
+def missing_tables_error(exc: BaseException, cfg: DBConfig) -> DatabaseError | None:
     """Tables, columns or routines this version needs are missing: the schema needs
     setting up."""
+    orig = driver_error(exc)
     if error_code(exc) == NO_SUCH_PROCEDURE:
         return DatabaseError(
-            f"a stored routine of workcraft is missing in {cfg.describe()} ({exc.orig}): "
+            f"a stored routine of workcraft is missing in {cfg.describe()} ({orig}): "
             "run `python -m workcraft setup_database_tables` (as an admin account)",
             NO_SUCH_PROCEDURE,
         )
     if error_code(exc) == _UNKNOWN_COLUMN:
         return DatabaseError(
             f"the workcraft tables in {cfg.describe()} are older than this version of "
-            f"workcraft ({exc.orig}): run `python -m workcraft setup_database_tables` "
+            f"workcraft ({orig}): run `python -m workcraft setup_database_tables` "
             "(as an admin account) to upgrade them in place",
             _UNKNOWN_COLUMN,
         )
     if error_code(exc) != _NO_SUCH_TABLE:
         return None
     return DatabaseError(
-        f"workcraft's tables are missing in {cfg.describe()} ({exc.orig}): run "
+        f"workcraft's tables are missing in {cfg.describe()} ({orig}): run "
         "`python -m workcraft setup_database_tables` (as an admin account)",
         _NO_SUCH_TABLE,
     )
 
 
 @contextmanager
-def connect(
-    cfg: DBConfig, *, with_database: bool = True, ping: bool = True
-) -> Iterator[Connection]:
+def connect(cfg: DBConfig, *, with_database: bool = True, ping: bool = True) -> Iterator[Link]:
     """A connection whose open transaction commits when the block ends without error.
 
     Callers may also commit as they go. Driver errors on connect come out as
-    :class:`DatabaseError` with a clear message. ``ping``: see :func:`get_engine`.
+    :class:`DatabaseError` with a clear message. ``ping=False`` skips the round trip
+    that checks a pooled connection before use: for hot paths whose every use is
+    retried on a transient error (a dead connection then fails before the server saw
+    anything, and the retry reconnects).
     """
-    try:
-        conn = get_engine(cfg, with_database=with_database, ping=ping).connect()
-    except DBAPIError as exc:
-        raise explain(exc, cfg) from None
-    with conn:
-        try:
-            yield conn
-        except DBAPIError as exc:
-            conn.rollback()
-            missing = missing_tables_error(exc, cfg)
-            if missing is not None:
-                raise missing from None
-            raise
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+    with _checked_out(cfg, with_database=with_database, autocommit=False, ping=ping) as raw:
+        link = Link(raw)
+        yield link
+        link.commit()
 
 
 @contextmanager
 def driver_cursor(cfg: DBConfig, *, autocommit: bool) -> Iterator[Any]:
     """A driver (PyMySQL) cursor from the pool, for the hot paths of one or two
-    statements where SQLAlchemy's Connection and result objects cost more than the
-    statement: in autocommit mode each statement commits by itself (a plain send: one
-    round trip); otherwise the block is one transaction, committed when it ends
-    without error and rolled back when it raises (a claim by id).
+    statements: in autocommit mode each statement commits by itself (a plain send:
+    one round trip); otherwise the block is one transaction, committed when it ends
+    without error and rolled back when it raises (a claim by id)."""
+    with _checked_out(cfg, with_database=True, autocommit=autocommit, ping=False) as raw:
+        with raw.cursor() as cursor:
+            yield cursor
+        if not autocommit:
+            raw.commit()
 
-    Driver errors come out as SQLAlchemy's exceptions, as from :func:`connect`, so
-    retries treat them alike; a broken connection never goes back to the pool.
-    """
-    import pymysql
 
+@contextmanager
+def _checked_out(
+    cfg: DBConfig, *, with_database: bool, autocommit: bool, ping: bool
+) -> Iterator[pymysql.connections.Connection]:
+    """A pooled connection for the block. If the block raises, its transaction is
+    rolled back, a broken connection is closed rather than pooled, and a missing
+    table or routine comes out as the :class:`DatabaseError` that names the fix."""
+    pool = _pool(cfg, with_database=with_database, autocommit=autocommit)
     try:
-        raw = get_engine(cfg, autocommit=autocommit, ping=False).raw_connection()
-    except (DBAPIError, pymysql.err.Error) as exc:  # the pool does not wrap these
+        raw = pool.take(ping)
+    except pymysql.err.Error as exc:
         raise explain(exc, cfg) from None
     try:
-        cursor = raw.cursor()
-        try:
-            yield cursor
-            if not autocommit:
-                raw.commit()
-        finally:
-            cursor.close()
+        yield raw
     except BaseException as exc:
-        broken = _broken(exc)
+        # Interrupted mid-statement (KeyboardInterrupt…), the reply may be half read.
+        broken = _broken(exc) or not isinstance(exc, Exception)
         if not autocommit and not broken:
-            # The pool does not reset what it gets back: end the transaction here.
             try:
                 raw.rollback()
             except pymysql.err.Error:
                 broken = True
         if broken:
-            raw.invalidate()  # never hand a broken connection to the next caller
-        if isinstance(exc, pymysql.err.Error):
-            wrapped = _wrapped(exc)
-            missing = missing_tables_error(wrapped, cfg)
-            raise (missing or wrapped) from None
+            discard(raw)
+        else:
+            pool.give_back(raw)
+        missing = missing_tables_error(exc, cfg) if isinstance(exc, pymysql.err.Error) else None
+        if missing is not None:
+            raise missing from None
         raise
-    finally:
-        raw.close()
+    pool.give_back(raw)
 
 
 def _broken(exc: BaseException) -> bool:
-    import pymysql
-
     return isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError)
 
 
-def _wrapped(exc: BaseException) -> DBAPIError:
-    """A driver error as SQLAlchemy would raise it (IntegrityError, OperationalError…),
-    so that retries and callers treat errors of the driver-level paths alike."""
-    import pymysql
-
-    wrapped = DBAPIError.instance(None, None, exc, pymysql.err.Error, hide_parameters=True)
-    assert isinstance(wrapped, DBAPIError)  # what instance() makes of a DB-API error
-    return wrapped
-
-
-def execute_overlapped(conn: Connection, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+def execute_overlapped(
+    conn: SqlConnection, statements: Iterable[tuple[str, Sequence[Any]]]
+) -> None:
     """Run each ``(statement, params)`` (``%s`` placeholders, no result set) in turn in
     ``conn``'s transaction. On PyMySQL, the next pair is taken from ``statements`` and
     escaped while the server runs the previous one, so work the iterable does to
     produce it (checking and encoding the next batch of a bulk send) overlaps the
     server's; other drivers run them one after the other.
 
-    Driver errors come out as SQLAlchemy's, and a broken connection is invalidated.
+    On a caller's SQLAlchemy Connection, driver errors come out as SQLAlchemy's and a
+    broken connection is invalidated.
     """
+    if isinstance(conn, Link):
+        _overlap(conn.raw, statements)
+        return
+    conn = cast("Connection", conn)
     if not conn.in_transaction():
         conn.begin()  # SQLAlchemy must know a transaction is open, or commit() skips it
     raw = conn.connection.dbapi_connection
     assert raw is not None  # an open Connection has its driver connection
-    if not hasattr(raw, "_execute_command") or not hasattr(raw, "_read_query_result"):
+    if not isinstance(raw, pymysql.connections.Connection):
         for statement, params in statements:
             conn.exec_driver_sql(statement, tuple(params))
         return
-    import pymysql
-
-    pending = iter(statements)
-    cursor = raw.cursor()
     try:
+        _overlap(raw, statements)
+    except pymysql.err.Error as exc:
+        if _broken(exc):
+            conn.invalidate()
+        from sqlalchemy.exc import DBAPIError
+
+        raise DBAPIError.instance(
+            None, None, exc, pymysql.err.Error, hide_parameters=True
+        ) from None
+
+
+def _overlap(
+    raw: pymysql.connections.Connection, statements: Iterable[tuple[str, Sequence[Any]]]
+) -> None:
+    pending = iter(statements)
+    with raw.cursor() as cursor:
         rendered: list[str] = []
 
         def render_next() -> None:
@@ -465,13 +548,6 @@ def execute_overlapped(conn: Connection, statements: Iterable[tuple[str, Sequenc
         render_next()
         while rendered:
             execute_then(cursor, rendered.pop(), None, render_next)
-    except pymysql.err.Error as exc:
-        if _broken(exc):
-            conn.invalidate()  # closes the driver connection, and the cursor with it
-        raise _wrapped(exc) from None
-    finally:
-        if not conn.invalidated:
-            cursor.close()
 
 
 def execute_then(
@@ -513,7 +589,7 @@ class TransientRetries:
         self.delay = base_delay
         self.attempt = 0
 
-    def pause_after(self, exc: DBAPIError | DatabaseError) -> float:
+    def pause_after(self, exc: Exception) -> float:
         """Seconds to wait before the next try; re-raises ``exc`` when there is none."""
         if not is_transient(exc):
             raise exc
@@ -521,7 +597,9 @@ class TransientRetries:
         if self.deadline is not None and time.monotonic() - self.started >= self.deadline:
             raise exc
         if self.attempt == 1 or self.attempt % 20 == 0:
-            reason = str(exc).splitlines()[0] if isinstance(exc, DatabaseError) else exc.orig
+            reason = (
+                str(exc).splitlines()[0] if isinstance(exc, DatabaseError) else driver_error(exc)
+            )
             logger.warning("{}: {} (attempt {}), retrying", self.what, reason, self.attempt)
         pause = random.uniform(0, self.delay)
         self.delay = min(self.max_delay, self.delay * 2)
@@ -545,5 +623,5 @@ def retry_transient(
     while True:
         try:
             return fn()
-        except (DBAPIError, DatabaseError) as exc:
+        except database_errors() as exc:
             time.sleep(retries.pause_after(exc))

@@ -12,12 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
-
 from workcraft import store
 from workcraft.config import DBConfig, Settings
-from workcraft.db import DatabaseError, connect, explain
+from workcraft.db import DatabaseError, connect, driver_errors, explain
+from workcraft.link import Link
 from workcraft.maintenance import events_stalled
 from workcraft.schema import latest_version, routine_values
 
@@ -78,11 +76,11 @@ def run_checks(cfg: DBConfig, settings: Settings | None = None) -> list[Check]:
             return checks
     except DatabaseError as exc:
         return [Check("connection", "fail", str(exc))]
-    except DBAPIError as exc:
+    except driver_errors() as exc:
         return [Check("connection", "fail", str(explain(exc, cfg)))]
 
 
-def _schema_checks(conn: Connection) -> list[Check]:
+def _schema_checks(conn: Link) -> list[Check]:
     version = store.schema_version(conn)
     latest = latest_version()
     if version is not None and version < latest:
@@ -122,7 +120,7 @@ def _schema_checks(conn: Connection) -> list[Check]:
     return checks
 
 
-def _maintenance_checks(conn: Connection, settings: Settings, sees_events: bool) -> list[Check]:
+def _maintenance_checks(conn: Link, settings: Settings, sees_events: bool) -> list[Check]:
     checks = []
     scheduler = store.event_scheduler(conn)
     if scheduler == "ON":
@@ -190,14 +188,14 @@ def _with_stand_in(check: Check, state: store.MaintenanceJobState | None) -> Che
     )
 
 
-def _held_privileges(conn: Connection, database: str) -> set[str] | None:
+def _held_privileges(conn: Link, database: str) -> set[str] | None:
     try:
         return granted_privileges(store.grants(conn), database)
-    except DBAPIError:
+    except driver_errors():
         return None
 
 
-def _privilege_checks(conn: Connection, database: str, held: set[str] | None) -> list[Check]:
+def _privilege_checks(conn: Link, database: str, held: set[str] | None) -> list[Check]:
     if held is None:
         return [Check("privileges", "warn", "SHOW GRANTS is not allowed; could not check")]
     user = store.current_user(conn)

@@ -22,10 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from sqlalchemy import Connection
-
 from workcraft import overview
 from workcraft.config import Settings
+from workcraft.link import Link
 from workcraft.models import PeonStatus, TaskStatus
 
 __all__ = ["CONTENT_TYPE", "escape_label_value", "format_value", "render_prometheus"]
@@ -35,7 +34,7 @@ DEFAULT_WINDOW_MINUTES = 5.0
 
 
 def render_prometheus(
-    conn: Connection, settings: Settings, *, window_minutes: float = DEFAULT_WINDOW_MINUTES
+    conn: Link, settings: Settings, *, window_minutes: float = DEFAULT_WINDOW_MINUTES
 ) -> str:
     """The metrics as one text exposition (ends with a newline)."""
     stats = overview.queue_stats(conn)

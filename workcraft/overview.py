@@ -1,6 +1,6 @@
 """The read model: what the CLI views, the dashboard and the metrics show.
 
-Plain frozen dataclasses, and functions that take a SQLAlchemy ``Connection`` (from
+Plain frozen dataclasses, and functions that take a connection (a Link, from
 ``workcraft.db.connect(cfg)``) and read through :mod:`workcraft.store`; none of them
 writes. ``read(cfg, fn)`` runs one of them on a fresh connection with the usual
 retries of transient errors.
@@ -23,11 +23,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
-
 from workcraft import store
 from workcraft.config import ConfigError, DBConfig, Settings
 from workcraft.db import connect, retry_transient
+from workcraft.link import Link
 from workcraft.models import TaskStatus
 from workcraft.payload import InvalidPayload, check_name, decode_payload
 
@@ -96,7 +95,7 @@ class FilterError(ConfigError):
     would. (A ``ValueError``; the CLI prints it as one line and exits 2.)"""
 
 
-def read(cfg: DBConfig, fn: Callable[[Connection], T]) -> T:
+def read(cfg: DBConfig, fn: Callable[[Link], T]) -> T:
     """``fn(conn)`` on a fresh connection; transient errors (deadlock, lost
     connection) are retried for up to 30 s."""
 
@@ -122,7 +121,7 @@ class QueueStats:
         return sum(self.counts.values())
 
 
-def queue_stats(conn: Connection) -> list[QueueStats]:
+def queue_stats(conn: Link) -> list[QueueStats]:
     """Every queue that has tasks or is paused, by name.
 
     Costs one pass over the covering index (status, queue, id): about a tenth of a
@@ -203,7 +202,7 @@ class TaskPage:
 
 
 def list_tasks(
-    conn: Connection, flt: TaskFilter, *, cursor: str | None = None, limit: int = 50
+    conn: Link, flt: TaskFilter, *, cursor: str | None = None, limit: int = 50
 ) -> TaskPage:
     """Tasks matching ``flt``, newest first, ``limit`` at a time.
 
@@ -257,7 +256,7 @@ def last_line(error: str | None) -> str | None:
     return lines[-1] if lines else None
 
 
-def _utc_offset(conn: Connection, *times: datetime | None) -> int:
+def _utc_offset(conn: Link, *times: datetime | None) -> int:
     if any(t is not None and t.tzinfo is not None for t in times):
         return store.db_utc_offset_us(conn)
     return 0
@@ -312,7 +311,7 @@ class TaskDetail:
     attempts: list[AttemptView]
 
 
-def task_detail(conn: Connection, task_id: str) -> TaskDetail | None:
+def task_detail(conn: Link, task_id: str) -> TaskDetail | None:
     """The whole task and every attempt (None for an unknown id).
 
     ``task_attempts`` records failed attempts; the latest attempt, when it ended
@@ -418,7 +417,7 @@ class PeonView:
     late: bool  # silent for more than two heartbeat intervals: stalled, or dying
 
 
-def peons(conn: Connection, settings: Settings) -> list[PeonView]:
+def peons(conn: Link, settings: Settings) -> list[PeonView]:
     """Every peon row (OFFLINE ones are kept a week), live ones first.
 
     ``settings`` gives the heartbeat interval and the dead-peon timeout the flags
@@ -477,7 +476,7 @@ class ScheduleView:
     last_fired_at: datetime | None  # UTC: when that tick was handled
 
 
-def schedules(conn: Connection) -> list[ScheduleView]:
+def schedules(conn: Link) -> list[ScheduleView]:
     """Every periodic schedule, by name, with its last tick."""
     return [
         ScheduleView(
@@ -521,9 +520,7 @@ class ThroughputPoint:
     failed: int  # FAILURE and INVALID
 
 
-def throughput(
-    conn: Connection, minutes: int = 60, queue: str | None = None
-) -> list[ThroughputPoint]:
+def throughput(conn: Link, minutes: int = 60, queue: str | None = None) -> list[ThroughputPoint]:
     """Tasks finished per minute over the last ``minutes`` (the current minute last),
     zero-filled. Reads only the window, through (status, finished_at)."""
     if queue is not None:
@@ -540,7 +537,7 @@ def throughput(
     ]
 
 
-def finished_by_queue(conn: Connection, minutes: int = 60) -> dict[str, tuple[int, int]]:
+def finished_by_queue(conn: Link, minutes: int = 60) -> dict[str, tuple[int, int]]:
     """Per queue, (succeeded, failed) over the same window as :func:`throughput` (the
     last ``minutes`` whole minutes, the current one included); queues that finished
     nothing are absent."""
@@ -551,7 +548,7 @@ def finished_by_queue(conn: Connection, minutes: int = 60) -> dict[str, tuple[in
     return found
 
 
-def _window_start(conn: Connection, minutes: int) -> datetime:
+def _window_start(conn: Link, minutes: int) -> datetime:
     if isinstance(minutes, bool) or not isinstance(minutes, int):
         raise FilterError(f"minutes must be a whole number, got {minutes!r}")
     if not 1 <= minutes <= MAX_THROUGHPUT_MINUTES:
@@ -573,7 +570,7 @@ class DurationHistogram:
 
 
 def duration_histograms(
-    conn: Connection,
+    conn: Link,
     minutes: float = 5.0,
     bounds: Iterable[float] = DEFAULT_DURATION_BUCKETS,
 ) -> list[DurationHistogram]:
@@ -609,7 +606,7 @@ def finished_statuses(statuses: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def count_purgeable(
-    conn: Connection, older_than: timedelta, statuses: Iterable[str] | None = None
+    conn: Link, older_than: timedelta, statuses: Iterable[str] | None = None
 ) -> dict[str, int]:
     """How many rows of each status a purge with these arguments would delete."""
     age_us = _age_us(older_than)

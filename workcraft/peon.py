@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from types import FrameType
 
 from loguru import logger
-from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from workcraft import store
 from workcraft.config import ConfigError, DBConfig, Settings
@@ -48,6 +46,7 @@ from workcraft.db import (
     NO_SUCH_PROCEDURE,
     DatabaseError,
     connect,
+    database_errors,
     driver_cursor,
     error_code,
     is_transient,
@@ -55,6 +54,7 @@ from workcraft.db import (
     set_idle_transaction_timeout,
 )
 from workcraft.executors import Executor, ProcessExecutor, ThreadExecutor
+from workcraft.link import Link
 from workcraft.maintenance import StandIn
 from workcraft.models import ClaimedTask, Outcome, PeonStatus, TaskStatus
 from workcraft.payload import check_name
@@ -299,7 +299,7 @@ class Peon:
 
         retry_transient(register, what="register peon", deadline=None)
 
-    def _write_peon_row(self, conn: Connection) -> None:
+    def _write_peon_row(self, conn: Link) -> None:
         store.register_peon(
             conn,
             worker_id=self.id,
@@ -351,7 +351,7 @@ class Peon:
                 finally:
                     self._unreserve(free)
                 backoff = self.settings.polling_interval
-            except (DBAPIError, DatabaseError) as exc:
+            except database_errors() as exc:
                 # A claim whose COMMIT reply was lost may have committed: reconcile
                 # before claiming again.
                 self._reconcile_at = 0.0
@@ -417,7 +417,7 @@ class Peon:
                 if job is not None:
                     self._submit([job])
             return seen
-        except (DBAPIError, DatabaseError) as exc:
+        except database_errors() as exc:
             if error_code(exc) == NO_SUCH_PROCEDURE:  # routines older than this package
                 self._claim_by_id = False
                 logger.warning("{}; until then hints only wake the claim loop", _one_line(exc))

@@ -33,15 +33,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from loguru import logger
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from workcraft import store
 from workcraft.config import DBConfig, Settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.cron import CronExpr, parse_cron, resolve_timezone
-from workcraft.db import connect, error_code, retry_transient
+from workcraft.db import connect, driver_errors, is_duplicate_key, retry_transient
 from workcraft.handle import unwrap
+from workcraft.link import Link
 from workcraft.payload import check_name, decode_payload, encode_payload
 
 __all__ = [
@@ -68,7 +67,6 @@ _MAX_WAIT_SECONDS = 1.0
 _MAX_FIRES_PER_ROUND = 100
 # A round that keeps failing gives up after this and is tried again next round.
 _RETRY_SECONDS = 5.0
-_DUPLICATE_KEY = 1062
 _HASH_VERSION = 1
 
 
@@ -325,7 +323,7 @@ def _naive(aware: datetime) -> datetime:
 
 
 def fire_tick(
-    conn: Connection, app: Workcraft, row: store.ScheduleRow, now: datetime, owner: str
+    conn: Link, app: Workcraft, row: store.ScheduleRow, now: datetime, owner: str
 ) -> Fired | None:
     """Fire the tick ``row.next_run_at`` of a due row read at database time ``now``
     (naive UTC), in ``conn``'s transaction, which the caller commits.
@@ -347,8 +345,8 @@ def fire_tick(
                 outcome=plan.outcome,
                 fired_by=owner,
             )
-    except IntegrityError as exc:
-        if error_code(exc) != _DUPLICATE_KEY:
+    except driver_errors() as exc:
+        if not is_duplicate_key(exc):
             raise
         # Taken. Normally by a peon whose commit moved the row on already (then the
         # compare-and-set below finds nothing); if the row still points at a tick that
@@ -441,9 +439,9 @@ class Scheduler:
                     what="sync schedules",
                     deadline=deadline,
                 )
-            except IntegrityError as exc:
+            except driver_errors() as exc:
                 # two peons inserted the same new schedule at once: read it again
-                if error_code(exc) != _DUPLICATE_KEY or attempt == attempts:
+                if not is_duplicate_key(exc) or attempt == attempts:
                     raise
         raise AssertionError("unreachable")
 

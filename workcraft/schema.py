@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from loguru import logger
-from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from workcraft import sql_files, store
 from workcraft.config import DBConfig, Settings
-from workcraft.db import connect, error_code, explain
+from workcraft.db import connect, driver_error, driver_errors, error_code, explain
+from workcraft.link import Link
 
 __all__ = [
     "SchemaError",
@@ -101,11 +100,11 @@ def setup_database(
                 return _setup_locked(conn, cfg, settings, drop_tables)
             finally:
                 store.release_setup_lock(conn, lock)
-    except DBAPIError as exc:
+    except driver_errors() as exc:
         if error_code(exc) in _NO_PRIVILEGE:
             raise SchemaError(
                 f"{cfg.user!r} may not change the schema of {cfg.database!r}: "
-                f"{exc.orig}. Run setup as an admin account (see README: least privilege)"
+                f"{driver_error(exc)}. Run setup as an admin account (see README: least privilege)"
             ) from None
         raise explain(exc, cfg) from None
 
@@ -116,7 +115,7 @@ def _ensure_database(cfg: DBConfig) -> None:
             if not store.database_exists(conn, cfg.database):
                 logger.info("creating database {}", cfg.database)
                 store.create_database(conn, cfg.database)
-    except DBAPIError as exc:
+    except driver_errors() as exc:
         if error_code(exc) in _NO_PRIVILEGE:
             raise SchemaError(
                 f"database {cfg.database!r} does not exist and {cfg.user!r} may not create "
@@ -125,9 +124,7 @@ def _ensure_database(cfg: DBConfig) -> None:
         raise explain(exc, cfg) from None
 
 
-def _setup_locked(
-    conn: Connection, cfg: DBConfig, settings: Settings, drop_tables: bool
-) -> SetupReport:
+def _setup_locked(conn: Link, cfg: DBConfig, settings: Settings, drop_tables: bool) -> SetupReport:
     if drop_tables:
         logger.warning("dropping workcraft's tables, procedures and events in {}", cfg.database)
         for statement in sql_files.statements((sql_files.sql_dir() / "drop.sql").read_text()):
@@ -178,7 +175,7 @@ def _setup_locked(
     return report
 
 
-def _turn_on_event_scheduler(conn: Connection, warnings: list[str]) -> str:
+def _turn_on_event_scheduler(conn: Link, warnings: list[str]) -> str:
     state = store.event_scheduler(conn)
     if state == "ON":
         return state
@@ -192,7 +189,7 @@ def _turn_on_event_scheduler(conn: Connection, warnings: list[str]) -> str:
     try:
         store.enable_event_scheduler(conn)
         return store.event_scheduler(conn)
-    except DBAPIError as exc:
+    except driver_errors() as exc:
         if error_code(exc) not in _NO_PRIVILEGE:
             raise
         warnings.append(

@@ -1,9 +1,10 @@
 """Every SQL statement workcraft runs, in one place (the files in ``sql/`` aside).
 
 The peon, the client API, the CLI and the setup code call these functions with a
-``Connection`` they manage; none of them writes SQL. Every value is a bound
-parameter; the only identifier ever formatted into a statement is a database name
-that :class:`~workcraft.config.DBConfig` validated.
+connection they manage (our :class:`~workcraft.link.Link`, or a caller's SQLAlchemy
+Connection: :func:`~workcraft.link.run` takes either); none of them writes SQL.
+Every value is a bound parameter; the only identifier ever formatted into a statement
+is a database name that :class:`~workcraft.config.DBConfig` validated.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
-
 from workcraft.db import execute_overlapped, execute_then
+from workcraft.link import SqlConnection, bindparam, run, text
 from workcraft.models import ClaimedTask, NewTask, Outcome, TaskStatus
 from workcraft.wakeup import WakeTarget
 
@@ -33,78 +33,82 @@ class EventInfo:
     last_executed: datetime | None
 
 
-def server_version(conn: Connection) -> str:
-    return str(conn.execute(text("SELECT VERSION()")).scalar_one())
+def server_version(conn: SqlConnection) -> str:
+    return str(run(conn, text("SELECT VERSION()")).scalar_one())
 
 
-def create_database(conn: Connection, name: str) -> None:
+def create_database(conn: SqlConnection, name: str) -> None:
     # name was validated by DBConfig (letters, digits, underscore): safe to quote.
-    conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
+    run(conn, text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
 
 
-def drop_database(conn: Connection, name: str) -> None:
-    conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+def drop_database(conn: SqlConnection, name: str) -> None:
+    run(conn, text(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
-def database_exists(conn: Connection, name: str) -> bool:
-    row = conn.execute(
+def database_exists(conn: SqlConnection, name: str) -> bool:
+    row = run(
+        conn,
         text("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name"),
         {"name": name},
     ).first()
     return row is not None
 
 
-def get_setup_lock(conn: Connection, name: str, timeout: int) -> bool:
-    return bool(conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}).scalar())
+def get_setup_lock(conn: SqlConnection, name: str, timeout: int) -> bool:
+    return bool(run(conn, text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}).scalar())
 
 
-def release_setup_lock(conn: Connection, name: str) -> None:
-    conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+def release_setup_lock(conn: SqlConnection, name: str) -> None:
+    run(conn, text("SELECT RELEASE_LOCK(:n)"), {"n": name})
 
 
-def table_names(conn: Connection) -> set[str]:
-    rows = conn.execute(
-        text("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+def table_names(conn: SqlConnection) -> set[str]:
+    rows = run(
+        conn,
+        text("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"),
     )
     return {str(r[0]) for r in rows}
 
 
-def schema_version(conn: Connection) -> int | None:
+def schema_version(conn: SqlConnection) -> int | None:
     """The highest migration applied, 0 for a table with no rows, None with no table."""
     if "workcraft_schema" not in table_names(conn):
         return None
-    value = conn.execute(text("SELECT MAX(version) FROM workcraft_schema")).scalar()
+    value = run(conn, text("SELECT MAX(version) FROM workcraft_schema")).scalar()
     return int(value) if value is not None else 0
 
 
-def record_migration(conn: Connection, version: int, name: str, package_version: str) -> None:
-    conn.execute(
+def record_migration(conn: SqlConnection, version: int, name: str, package_version: str) -> None:
+    run(
+        conn,
         text("INSERT INTO workcraft_schema (version, name, package_version) VALUES (:v, :n, :p)"),
         {"v": version, "n": name, "p": package_version},
     )
 
 
-def run_script_statement(conn: Connection, statement: str) -> None:
+def run_script_statement(conn: SqlConnection, statement: str) -> None:
     """One statement from a file in sql/ (DDL, procedures, events)."""
     # exec_driver_sql: procedure bodies contain ':' and '%' that text() would parse
     conn.exec_driver_sql(statement.replace("%", "%%"))
 
 
-def event_scheduler(conn: Connection) -> str:
-    return str(conn.execute(text("SELECT @@GLOBAL.event_scheduler")).scalar_one()).upper()
+def event_scheduler(conn: SqlConnection) -> str:
+    return str(run(conn, text("SELECT @@GLOBAL.event_scheduler")).scalar_one()).upper()
 
 
-def enable_event_scheduler(conn: Connection) -> None:
-    conn.execute(text("SET GLOBAL event_scheduler = ON"))
+def enable_event_scheduler(conn: SqlConnection) -> None:
+    run(conn, text("SET GLOBAL event_scheduler = ON"))
 
 
-def events(conn: Connection) -> list[EventInfo]:
-    rows = conn.execute(
+def events(conn: SqlConnection) -> list[EventInfo]:
+    rows = run(
+        conn,
         text(
             "SELECT EVENT_NAME, STATUS, INTERVAL_VALUE, INTERVAL_FIELD, LAST_EXECUTED "
             "FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() "
             "ORDER BY EVENT_NAME"
-        )
+        ),
     )
     found = []
     for name, status, value, unit, last in rows:
@@ -113,24 +117,25 @@ def events(conn: Connection) -> list[EventInfo]:
     return found
 
 
-def routines(conn: Connection) -> set[str]:
-    rows = conn.execute(
+def routines(conn: SqlConnection) -> set[str]:
+    rows = run(
+        conn,
         text(
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
-        )
+        ),
     )
     return {str(r[0]) for r in rows}
 
 
-def grants(conn: Connection) -> list[str]:
-    return [str(r[0]) for r in conn.execute(text("SHOW GRANTS"))]
+def grants(conn: SqlConnection) -> list[str]:
+    return [str(r[0]) for r in run(conn, text("SHOW GRANTS"))]
 
 
-def current_user(conn: Connection) -> str:
-    return str(conn.execute(text("SELECT CURRENT_USER()")).scalar_one())
+def current_user(conn: SqlConnection) -> str:
+    return str(run(conn, text("SELECT CURRENT_USER()")).scalar_one())
 
 
-def call_procedure(conn: Connection, name: str, caller: str = "manual") -> None:
+def call_procedure(conn: SqlConnection, name: str, caller: str = "manual") -> None:
     """Run a maintenance procedure by hand (tests, and peons where events cannot run).
 
     ``caller`` is recorded in ``maintenance.last_run_by``; only ``'event'`` counts as
@@ -138,7 +143,7 @@ def call_procedure(conn: Connection, name: str, caller: str = "manual") -> None:
     """
     if name not in _MAINTENANCE_PROCEDURES:
         raise ValueError(f"unknown maintenance procedure {name!r}")
-    conn.execute(text(f"CALL {name}(:caller)"), {"caller": caller})
+    run(conn, text(f"CALL {name}(:caller)"), {"caller": caller})
 
 
 _MAINTENANCE_PROCEDURES = frozenset(
@@ -151,13 +156,14 @@ _MAINTENANCE_PROCEDURES = frozenset(
 )
 
 
-def row_counts_by_status(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(text("SELECT status, COUNT(*) FROM bountyboard GROUP BY status"))
+def row_counts_by_status(conn: SqlConnection) -> dict[str, int]:
+    rows = run(conn, text("SELECT status, COUNT(*) FROM bountyboard GROUP BY status"))
     return {str(s): int(n) for s, n in rows}
 
 
-def recent_logs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
-    rows = conn.execute(
+def recent_logs(conn: SqlConnection, limit: int = 20) -> list[dict[str, Any]]:
+    rows = run(
+        conn,
         text(
             "SELECT created_at, source, message, rows_affected FROM logs "
             "ORDER BY id DESC LIMIT :limit"
@@ -197,7 +203,7 @@ _OPTIONAL_COLUMNS = (
 
 
 def insert_tasks(
-    conn: Connection, batches: Iterable[Sequence[NewTask]], ignore_existing: bool = False
+    conn: SqlConnection, batches: Iterable[Sequence[NewTask]], ignore_existing: bool = False
 ) -> None:
     """One multi-row INSERT per batch (two when it mixes due-now and timed tasks), in
     the connection's transaction. The next batch is taken from ``batches``, which may
@@ -271,30 +277,31 @@ def insert_task_autocommit(
     )
 
 
-def live_task_with_key(conn: Connection, task_name: str, unique_key: str) -> str | None:
-    value = conn.execute(
+def live_task_with_key(conn: SqlConnection, task_name: str, unique_key: str) -> str | None:
+    value = run(
+        conn,
         text("SELECT id FROM bountyboard WHERE task_name = :name AND unique_live = :key"),
         {"name": task_name, "key": unique_key},
     ).scalar()
     return str(value) if value is not None else None
 
 
-def get_task_row(conn: Connection, task_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        text(f"SELECT {_TASK_COLUMNS} FROM bountyboard WHERE id = :id"), {"id": task_id}
+def get_task_row(conn: SqlConnection, task_id: str) -> dict[str, Any] | None:
+    row = run(
+        conn, text(f"SELECT {_TASK_COLUMNS} FROM bountyboard WHERE id = :id"), {"id": task_id}
     ).first()
     return dict(row._mapping) if row is not None else None
 
 
-def task_status(conn: Connection, task_id: str) -> str | None:
-    value = conn.execute(
-        text("SELECT status FROM bountyboard WHERE id = :id"), {"id": task_id}
+def task_status(conn: SqlConnection, task_id: str) -> str | None:
+    value = run(
+        conn, text("SELECT status FROM bountyboard WHERE id = :id"), {"id": task_id}
     ).scalar()
     return str(value) if value is not None else None
 
 
 def list_task_rows(
-    conn: Connection, statuses: list[str], queue: str | None, limit: int
+    conn: SqlConnection, statuses: list[str], queue: str | None, limit: int
 ) -> list[dict[str, Any]]:
     # Each (status, queue) pair is read backwards along (status, queue, id): ids are
     # time-ordered, so the newest rows come first without a sort, however much history
@@ -309,7 +316,8 @@ def list_task_rows(
     ids, params = _newest_ids("status = :status{i} AND queue = :queue{i}", pairs)
     # Named: with (queue, id) also there, the optimiser may walk a whole queue's
     # history for a status it holds few of.
-    result = conn.execute(
+    result = run(
+        conn,
         text(
             f"SELECT {_TASK_COLUMNS} FROM bountyboard JOIN ({ids}) AS page "
             "ON page.page_id = bountyboard.id ORDER BY bountyboard.id DESC"
@@ -319,10 +327,11 @@ def list_task_rows(
     return [dict(r._mapping) for r in result]
 
 
-def _status_queues(conn: Connection, statuses: list[str]) -> list[tuple[str, str]]:
+def _status_queues(conn: SqlConnection, statuses: list[str]) -> list[tuple[str, str]]:
     """The (status, queue) pairs that hold rows: a loose scan of (status, queue, id), one
     index dive per pair however many rows each holds."""
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT DISTINCT status, queue FROM bountyboard FORCE INDEX (ix_status_queue_id) "
             "WHERE status IN :statuses"
@@ -371,14 +380,14 @@ _CLAIM_SELECT = text(
 
 
 def explain_claim(
-    conn: Connection, queue: str, names: list[str], limit: int
+    conn: SqlConnection, queue: str, names: list[str], limit: int
 ) -> list[dict[str, Any]]:
     """The optimiser's plan for one queue's claim (tests and the benchmark check that
     it reads the PENDING range of ix_claim, never history)."""
     explain = text("EXPLAIN " + str(_CLAIM_SELECT.text)).bindparams(
         bindparam("names", expanding=True)
     )
-    rows = conn.execute(explain, {"queue": queue, "names": names, "limit": limit})
+    rows = run(conn, explain, {"queue": queue, "names": names, "limit": limit})
     return [dict(r._mapping) for r in rows]
 
 
@@ -389,7 +398,7 @@ _CLAIM_UPDATE = text(
 
 
 def claim_tasks(
-    conn: Connection, worker_id: str, queues: list[str], names: list[str], limit: int
+    conn: SqlConnection, worker_id: str, queues: list[str], names: list[str], limit: int
 ) -> list[ClaimedTask]:
     """Lock up to ``limit`` due tasks (queues in the order given) and mark them RUNNING.
 
@@ -401,10 +410,10 @@ def claim_tasks(
         want = limit - len(claimed)
         if want <= 0:
             break
-        rows = conn.execute(_CLAIM_SELECT, {"queue": queue, "names": names, "limit": want})
+        rows = run(conn, _CLAIM_SELECT, {"queue": queue, "names": names, "limit": want})
         claimed.extend(_claimed(r, 1) for r in rows)
     if claimed:
-        conn.execute(_CLAIM_UPDATE, {"worker": worker_id, "ids": [t.id for t in claimed]})
+        run(conn, _CLAIM_UPDATE, {"worker": worker_id, "ids": [t.id for t in claimed]})
     return claimed
 
 
@@ -478,7 +487,7 @@ _ATTEMPT = text(
 
 
 def record_outcomes(
-    conn: Connection,
+    conn: SqlConnection,
     worker_id: str,
     outcomes: list[Outcome],
     default_backoff: Callable[[int], float] = lambda retry_count: 0.0,
@@ -505,11 +514,11 @@ def record_outcomes(
         fence = {"id": o.task_id, "worker": worker_id, "attempt": o.attempt}
         if o.retry:
             after = o.retry_after if o.retry_after is not None else default_backoff(o.retry_count)
-            result = conn.execute(
-                _RETRY, {**fence, "error": o.error, "after_us": max(0, round(after * 1e6))}
+            result = run(
+                conn, _RETRY, {**fence, "error": o.error, "after_us": max(0, round(after * 1e6))}
             )
         else:
-            result = conn.execute(_DELETE_DONE, fence)
+            result = run(conn, _DELETE_DONE, fence)
         if result.rowcount == 0:
             fenced.append(o)
             continue
@@ -518,7 +527,8 @@ def record_outcomes(
             written_failures.append(o)
     for o in written_failures:
         outcome = "RETRY" if o.retry else str(o.status)
-        conn.execute(
+        run(
+            conn,
             _ATTEMPT,
             {
                 "id": o.task_id,
@@ -529,7 +539,8 @@ def record_outcomes(
             },
         )
     if done:
-        conn.execute(
+        run(
+            conn,
             text("UPDATE peon SET tasks_done = tasks_done + :n WHERE id = :id"),
             {"n": done, "id": worker_id},
         )
@@ -541,7 +552,7 @@ def _deleted_on_success(o: Outcome) -> bool:
 
 
 def _finish_plain(
-    conn: Connection, worker_id: str, outcomes: list[Outcome]
+    conn: SqlConnection, worker_id: str, outcomes: list[Outcome]
 ) -> tuple[list[Outcome], int]:
     """Final outcomes (no retry, row kept) in one UPDATE: a round trip per batch, not
     per task, is what lets a peon keep up with thousands of short tasks a second.
@@ -577,7 +588,7 @@ def _finish_plain(
     # statement wrote are the ones that now show this very outcome of ours.
     now = {
         str(r.id): (r.worker_id, int(r.attempt), str(r.status))
-        for r in conn.execute(_STATES, {"ids": [o.task_id for o in outcomes]})
+        for r in run(conn, _STATES, {"ids": [o.task_id for o in outcomes]})
     }
     fenced = [o for o in outcomes if now.get(o.task_id) != (worker_id, o.attempt, str(o.status))]
     return fenced, written
@@ -588,11 +599,12 @@ _STATES = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def already_recorded(conn: Connection, worker_id: str, outcome: Outcome) -> bool:
+def already_recorded(conn: SqlConnection, worker_id: str, outcome: Outcome) -> bool:
     """Whether this very outcome was written: a write whose COMMIT reply was lost may
     have committed, and its retry is then fenced out by itself."""
     if outcome.retry or outcome.status in (TaskStatus.FAILURE, TaskStatus.INVALID):
-        found = conn.execute(
+        found = run(
+            conn,
             text(
                 "SELECT 1 FROM task_attempts WHERE task_id = :id AND attempt = :attempt "
                 "AND worker_id = :worker"
@@ -600,7 +612,8 @@ def already_recorded(conn: Connection, worker_id: str, outcome: Outcome) -> bool
             {"id": outcome.task_id, "attempt": outcome.attempt, "worker": worker_id},
         ).first()
         return found is not None
-    row = conn.execute(
+    row = run(
+        conn,
         text("SELECT status, worker_id, attempt FROM bountyboard WHERE id = :id"),
         {"id": outcome.task_id},
     ).first()
@@ -613,9 +626,12 @@ def already_recorded(conn: Connection, worker_id: str, outcome: Outcome) -> bool
     )
 
 
-def release_task(conn: Connection, worker_id: str, task_id: str, attempt: int, died: bool) -> bool:
+def release_task(
+    conn: SqlConnection, worker_id: str, task_id: str, attempt: int, died: bool
+) -> bool:
     """Put a RUNNING task of ours back to PENDING (shutdown, or its process died)."""
-    result = conn.execute(
+    result = run(
+        conn,
         text(
             "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, "
             "requeue_count = requeue_count + :died "
@@ -626,18 +642,20 @@ def release_task(conn: Connection, worker_id: str, task_id: str, attempt: int, d
     return result.rowcount == 1
 
 
-def running_tasks_of(conn: Connection, worker_id: str) -> list[tuple[str, int]]:
+def running_tasks_of(conn: SqlConnection, worker_id: str) -> list[tuple[str, int]]:
     """(id, attempt) of every task the database has RUNNING under this peon."""
-    rows = conn.execute(
+    rows = run(
+        conn,
         text("SELECT id, attempt FROM bountyboard WHERE status = 'RUNNING' AND worker_id = :w"),
         {"w": worker_id},
     )
     return [(str(r.id), int(r.attempt)) for r in rows]
 
 
-def release_all_tasks_of(conn: Connection, worker_id: str) -> int:
+def release_all_tasks_of(conn: SqlConnection, worker_id: str) -> int:
     """A restarted peon frees what its previous, dead incarnation held."""
-    result = conn.execute(
+    result = run(
+        conn,
         text(
             "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, "
             "requeue_count = requeue_count + 1 "
@@ -660,8 +678,9 @@ class PeonRow:
     heartbeat_age: float
 
 
-def get_peon(conn: Connection, worker_id: str) -> PeonRow | None:
-    row = conn.execute(
+def get_peon(conn: SqlConnection, worker_id: str) -> PeonRow | None:
+    row = run(
+        conn,
         text(
             "SELECT id, status, host, pid, "
             "TIMESTAMPDIFF(MICROSECOND, last_heartbeat, NOW(6)) / 1e6 AS age "
@@ -675,7 +694,7 @@ def get_peon(conn: Connection, worker_id: str) -> PeonRow | None:
 
 
 def register_peon(
-    conn: Connection,
+    conn: SqlConnection,
     *,
     worker_id: str,
     queues_json: str,
@@ -687,7 +706,8 @@ def register_peon(
     wake_addr: str | None = None,
     wake_token: str | None = None,
 ) -> None:
-    conn.execute(
+    run(
+        conn,
         text(
             "INSERT INTO peon (id, status, last_heartbeat, current_task, queues, host, pid, "
             "concurrency, pool, version, started_at, wake_addr, wake_token) "
@@ -712,13 +732,14 @@ def register_peon(
     )
 
 
-def wake_targets(conn: Connection) -> list[WakeTarget]:
+def wake_targets(conn: SqlConnection) -> list[WakeTarget]:
     """Where to send wake-up hints: every peon not OFFLINE that listens for them."""
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT wake_addr, wake_token, queues FROM peon "
             "WHERE status <> 'OFFLINE' AND wake_addr IS NOT NULL AND wake_token IS NOT NULL"
-        )
+        ),
     )
     targets = []
     for r in rows:
@@ -733,9 +754,10 @@ def wake_targets(conn: Connection) -> list[WakeTarget]:
     return targets
 
 
-def heartbeat(conn: Connection, worker_id: str, status: str, current_task: str | None) -> bool:
+def heartbeat(conn: SqlConnection, worker_id: str, status: str, current_task: str | None) -> bool:
     """Stamp the peon alive. False when the database had declared it OFFLINE (or lost it)."""
-    result = conn.execute(
+    result = run(
+        conn,
         text(
             "UPDATE peon SET last_heartbeat = NOW(6), status = :status, current_task = :task "
             "WHERE id = :id AND status <> 'OFFLINE'"
@@ -745,8 +767,9 @@ def heartbeat(conn: Connection, worker_id: str, status: str, current_task: str |
     return result.rowcount == 1
 
 
-def set_peon_offline(conn: Connection, worker_id: str) -> None:
-    conn.execute(
+def set_peon_offline(conn: SqlConnection, worker_id: str) -> None:
+    run(
+        conn,
         text("UPDATE peon SET status = 'OFFLINE', current_task = NULL WHERE id = :id"),
         {"id": worker_id},
     )
@@ -766,13 +789,14 @@ class MaintenanceJobState:
         return self.seconds_since_run is not None and self.seconds_since_run < seconds
 
 
-def maintenance_states(conn: Connection) -> dict[str, MaintenanceJobState]:
-    rows = conn.execute(
+def maintenance_states(conn: SqlConnection) -> dict[str, MaintenanceJobState]:
+    rows = run(
+        conn,
         text(
             "SELECT name, TIMESTAMPDIFF(MICROSECOND, last_event_at, NOW(6)) / 1e6, "
             "TIMESTAMPDIFF(MICROSECOND, last_run_at, NOW(6)) / 1e6, last_run_by "
             "FROM maintenance"
-        )
+        ),
     )
     return {
         str(n): MaintenanceJobState(
@@ -785,13 +809,14 @@ def maintenance_states(conn: Connection) -> dict[str, MaintenanceJobState]:
     }
 
 
-def take_maintenance_lease(conn: Connection, job: str, owner: str, seconds: float) -> bool:
+def take_maintenance_lease(conn: SqlConnection, job: str, owner: str, seconds: float) -> bool:
     """One peon at a time may stand in for a job: a conditional UPDATE with an expiry.
 
     Not GET_LOCK: on a Galera cluster each node grants its own GET_LOCK, so two
     peons on two nodes would both hold it. A row update is certified cluster-wide.
     """
-    result = conn.execute(
+    result = run(
+        conn,
         text(
             "UPDATE maintenance SET lease_owner = :owner, "
             "lease_until = NOW(6) + INTERVAL :us MICROSECOND "
@@ -806,10 +831,11 @@ def take_maintenance_lease(conn: Connection, job: str, owner: str, seconds: floa
 # -------------------------------------------------------------------- control
 
 
-def cancel_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
+def cancel_task(conn: SqlConnection, task_id: str) -> tuple[str, str | None]:
     """Cancel: ("cancelled", _) for a waiting task, ("stop_requested", _) for a running
     one (its peon stops it), ("finished", status) when it had ended, or ("unknown", None)."""
-    done = conn.execute(
+    done = run(
+        conn,
         text(
             "UPDATE bountyboard SET status = 'CANCELLED', finished_at = NOW(6) "
             "WHERE id = :id AND (status = 'PENDING' OR retryable = 1)"
@@ -818,7 +844,8 @@ def cancel_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
     ).rowcount
     if done:
         return "cancelled", None
-    asked = conn.execute(
+    asked = run(
+        conn,
         text(
             "UPDATE bountyboard SET cancel_requested = TRUE WHERE id = :id AND status = 'RUNNING'"
         ),
@@ -830,9 +857,10 @@ def cancel_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
     return ("finished", status) if status is not None else ("unknown", None)
 
 
-def cancel_requests_of(conn: Connection, worker_id: str) -> list[tuple[str, int]]:
+def cancel_requests_of(conn: SqlConnection, worker_id: str) -> list[tuple[str, int]]:
     """(id, attempt) of this peon's running tasks that someone asked to stop."""
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT id, attempt FROM bountyboard WHERE status = 'RUNNING' "
             "AND worker_id = :w AND cancel_requested"
@@ -842,8 +870,9 @@ def cancel_requests_of(conn: Connection, worker_id: str) -> list[tuple[str, int]
     return [(str(r.id), int(r.attempt)) for r in rows]
 
 
-def set_queue_paused(conn: Connection, queue: str, paused: bool, by: str) -> None:
-    conn.execute(
+def set_queue_paused(conn: SqlConnection, queue: str, paused: bool, by: str) -> None:
+    run(
+        conn,
         text(
             "INSERT INTO queue_state (queue, paused, changed_by) VALUES (:q, :p, :by) "
             "ON DUPLICATE KEY UPDATE paused = :p, changed_by = :by"
@@ -852,8 +881,8 @@ def set_queue_paused(conn: Connection, queue: str, paused: bool, by: str) -> Non
     )
 
 
-def paused_queues(conn: Connection) -> list[str]:
-    rows = conn.execute(text("SELECT queue FROM queue_state WHERE paused ORDER BY queue"))
+def paused_queues(conn: SqlConnection) -> list[str]:
+    rows = run(conn, text("SELECT queue FROM queue_state WHERE paused ORDER BY queue"))
     return [str(r[0]) for r in rows]
 
 
@@ -905,13 +934,13 @@ def _schedule_row(r: Any) -> ScheduleRow:
     )
 
 
-def utc_now(conn: Connection) -> datetime:
+def utc_now(conn: SqlConnection) -> datetime:
     """The database's clock, in UTC (naive, like every DATETIME read back)."""
-    value: datetime = conn.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
+    value: datetime = run(conn, text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
     return value
 
 
-def schedule_rows(conn: Connection, names: list[str], *, lock: bool) -> dict[str, ScheduleRow]:
+def schedule_rows(conn: SqlConnection, names: list[str], *, lock: bool) -> dict[str, ScheduleRow]:
     """The rows of these schedules; ``lock`` holds them (in name order) until commit."""
     if not names:
         return {}
@@ -919,16 +948,17 @@ def schedule_rows(conn: Connection, names: list[str], *, lock: bool) -> dict[str
         f"SELECT {_SCHEDULE_COLUMNS} FROM schedule WHERE name IN :names ORDER BY name"
         + (" FOR UPDATE" if lock else "")
     ).bindparams(bindparam("names", expanding=True))
-    return {str(r.name): _schedule_row(r) for r in conn.execute(statement, {"names": names})}
+    return {str(r.name): _schedule_row(r) for r in run(conn, statement, {"names": names})}
 
 
-def schedule_names(conn: Connection) -> set[str]:
-    return {str(r[0]) for r in conn.execute(text("SELECT name FROM schedule"))}
+def schedule_names(conn: SqlConnection) -> set[str]:
+    return {str(r[0]) for r in run(conn, text("SELECT name FROM schedule"))}
 
 
-def insert_schedule(conn: Connection, definition: dict[str, Any], next_run_at: datetime) -> None:
+def insert_schedule(conn: SqlConnection, definition: dict[str, Any], next_run_at: datetime) -> None:
     """A new schedule row. ``definition`` holds every column of the definition."""
-    conn.execute(
+    run(
+        conn,
         text(
             "INSERT INTO schedule (name, task_name, queue, cron, every_seconds, timezone, "
             "payload, misfire, enabled, definition_hash, next_run_at, created_at, "
@@ -941,10 +971,11 @@ def insert_schedule(conn: Connection, definition: dict[str, Any], next_run_at: d
 
 
 def update_schedule_definition(
-    conn: Connection, definition: dict[str, Any], next_run_at: datetime | None
+    conn: SqlConnection, definition: dict[str, Any], next_run_at: datetime | None
 ) -> None:
     """Write a changed definition; ``next_run_at`` None keeps the row's next tick."""
-    conn.execute(
+    run(
+        conn,
         text(
             "UPDATE schedule SET task_name = :task_name, queue = :queue, cron = :cron, "
             "every_seconds = :every_seconds, timezone = :timezone, payload = :payload, "
@@ -957,12 +988,13 @@ def update_schedule_definition(
     )
 
 
-def schedule_waits(conn: Connection, names: list[str]) -> dict[str, float]:
+def schedule_waits(conn: SqlConnection, names: list[str]) -> dict[str, float]:
     """Seconds until each enabled schedule's next tick, by the database's clock
     (zero or less: due)."""
     if not names:
         return {}
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT name, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), next_run_at) "
             "FROM schedule WHERE enabled = 1 AND name IN :names"
@@ -972,13 +1004,14 @@ def schedule_waits(conn: Connection, names: list[str]) -> dict[str, float]:
     return {str(name): int(us) / 1e6 for name, us in rows}
 
 
-def lock_due_schedule(conn: Connection, name: str) -> tuple[ScheduleRow, datetime] | None:
+def lock_due_schedule(conn: SqlConnection, name: str) -> tuple[ScheduleRow, datetime] | None:
     """The schedule's row, locked, with the database's UTC time, if it is due.
 
     SKIP LOCKED: a row another peon is firing right now is its business. The lock
     only saves work; what makes a tick fire once is the tick's primary key.
     """
-    row = conn.execute(
+    row = run(
+        conn,
         text(
             f"SELECT {_SCHEDULE_COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM schedule "
             "WHERE name = :name AND enabled = 1 AND next_run_at <= UTC_TIMESTAMP(6) "
@@ -990,7 +1023,7 @@ def lock_due_schedule(conn: Connection, name: str) -> tuple[ScheduleRow, datetim
 
 
 def insert_schedule_tick(
-    conn: Connection,
+    conn: SqlConnection,
     *,
     schedule_name: str,
     tick_at: datetime,
@@ -999,7 +1032,8 @@ def insert_schedule_tick(
     fired_by: str,
 ) -> None:
     """Claim one tick of a schedule. A duplicate key (1062) means it was claimed."""
-    conn.execute(
+    run(
+        conn,
         text(
             "INSERT INTO schedule_tick (schedule_name, tick_at, task_id, outcome, fired_by, "
             "created_at) VALUES (:name, :tick_at, :task_id, :outcome, :fired_by, "
@@ -1016,7 +1050,7 @@ def insert_schedule_tick(
 
 
 def advance_schedule(
-    conn: Connection,
+    conn: SqlConnection,
     *,
     name: str,
     expected_next_run_at: datetime,
@@ -1026,7 +1060,8 @@ def advance_schedule(
 ) -> bool:
     """Move the schedule to its next tick, only if it still points at the tick read
     (compare-and-set) and is enabled; False when it does not."""
-    result = conn.execute(
+    result = run(
+        conn,
         text(
             "UPDATE schedule SET next_run_at = :next_run_at, "
             "last_run_at = COALESCE(:fired_tick, last_run_at), "
@@ -1045,9 +1080,10 @@ def advance_schedule(
 
 
 def set_schedule_tick_task(
-    conn: Connection, *, schedule_name: str, tick_at: datetime, task_id: str
+    conn: SqlConnection, *, schedule_name: str, tick_at: datetime, task_id: str
 ) -> None:
-    conn.execute(
+    run(
+        conn,
         text(
             "UPDATE schedule_tick SET task_id = :task_id "
             "WHERE schedule_name = :name AND tick_at = :tick_at"
@@ -1070,39 +1106,38 @@ _FINISHED_FOR_THROUGHPUT = ("SUCCESS", "FAILURE", "INVALID")
 _FINISHED_FOR_DURATION = ("SUCCESS", "FAILURE")
 
 
-def db_now(conn: Connection) -> datetime:
+def db_now(conn: SqlConnection) -> datetime:
     """The database's clock (NOW(6), naive), which every bountyboard time is read on."""
-    value: datetime = conn.execute(text("SELECT NOW(6)")).scalar_one()
+    value: datetime = run(conn, text("SELECT NOW(6)")).scalar_one()
     return value
 
 
-def db_utc_offset_us(conn: Connection) -> int:
+def db_utc_offset_us(conn: SqlConnection) -> int:
     """Microseconds the database's clock (NOW) is ahead of UTC."""
     # one statement: both functions read the same instant
-    value = conn.execute(
-        text("SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), NOW(6))")
+    value = run(
+        conn, text("SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), NOW(6))")
     ).scalar_one()
     return int(value)
 
 
-def task_counts(conn: Connection) -> list[tuple[str, str, int]]:
+def task_counts(conn: SqlConnection) -> list[tuple[str, str, int]]:
     """(queue, status, count) for every pair that has rows: one pass over the covering
     index (status, queue, id), never the table's rows."""
-    rows = conn.execute(
-        text("SELECT queue, status, COUNT(*) FROM bountyboard GROUP BY status, queue")
-    )
+    rows = run(conn, text("SELECT queue, status, COUNT(*) FROM bountyboard GROUP BY status, queue"))
     return [(str(q), str(s), int(n)) for q, s, n in rows]
 
 
-def oldest_due_pending(conn: Connection) -> dict[str, float]:
+def oldest_due_pending(conn: SqlConnection) -> dict[str, float]:
     """Per queue, seconds since the oldest PENDING task that is due became due; reads
     only the PENDING range of the claim index."""
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT pending_queue, TIMESTAMPDIFF(MICROSECOND, MIN(run_at), NOW(6)) / 1e6 "
             "FROM bountyboard WHERE pending_queue IS NOT NULL AND run_at <= NOW(6) "
             "GROUP BY pending_queue"
-        )
+        ),
     )
     return {str(q): max(0.0, float(age)) for q, age in rows}
 
@@ -1116,7 +1151,7 @@ _ERROR_TAIL_CHARS = 2000
 
 
 def task_page(
-    conn: Connection,
+    conn: SqlConnection,
     *,
     queue: str | None = None,
     status: str | None = None,
@@ -1164,7 +1199,8 @@ def task_page(
     # the window's ids are sorted), then just those rows are read. Sorting the window's
     # whole rows instead spilled to disk: 0.3-2 s for a 1-hour window at a million rows,
     # 3 ms this way (bench/dashboard.py).
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             f"SELECT {_SUMMARY_COLUMNS} FROM bountyboard JOIN ("
             f"{ids}) AS page ON page.page_id = bountyboard.id "
@@ -1209,15 +1245,16 @@ _DETAIL_COLUMNS = (
 )
 
 
-def task_detail_row(conn: Connection, task_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        text(f"SELECT {_DETAIL_COLUMNS} FROM bountyboard WHERE id = :id"), {"id": task_id}
+def task_detail_row(conn: SqlConnection, task_id: str) -> dict[str, Any] | None:
+    row = run(
+        conn, text(f"SELECT {_DETAIL_COLUMNS} FROM bountyboard WHERE id = :id"), {"id": task_id}
     ).first()
     return dict(row._mapping) if row is not None else None
 
 
-def task_attempt_rows(conn: Connection, task_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
+def task_attempt_rows(conn: SqlConnection, task_id: str) -> list[dict[str, Any]]:
+    rows = run(
+        conn,
         text(
             "SELECT attempt, worker_id, outcome, error, finished_at FROM task_attempts "
             "WHERE task_id = :id ORDER BY attempt, id"
@@ -1227,21 +1264,23 @@ def task_attempt_rows(conn: Connection, task_id: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def peon_rows(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
+def peon_rows(conn: SqlConnection) -> list[dict[str, Any]]:
+    rows = run(
+        conn,
         text(
             "SELECT id, host, pid, queues, concurrency, pool, status, current_task, "
             "started_at, tasks_done, version, last_heartbeat, "
             "TIMESTAMPDIFF(MICROSECOND, last_heartbeat, NOW(6)) / 1e6 AS heartbeat_age "
             "FROM peon ORDER BY status = 'OFFLINE', id"
-        )
+        ),
     )
     return [dict(r._mapping) for r in rows]
 
 
-def schedule_view_rows(conn: Connection) -> list[dict[str, Any]]:
+def schedule_view_rows(conn: SqlConnection) -> list[dict[str, Any]]:
     # schedule times are UTC (see the schedule section above): compare with UTC_TIMESTAMP
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT s.name, s.task_name, s.queue, s.cron, s.every_seconds, s.timezone, "
             "s.misfire, s.enabled, s.next_run_at, s.last_run_at, s.last_task_id, "
@@ -1251,13 +1290,13 @@ def schedule_view_rows(conn: Connection) -> list[dict[str, Any]]:
             "(SELECT t.created_at FROM schedule_tick AS t WHERE t.schedule_name = s.name "
             " ORDER BY t.tick_at DESC LIMIT 1) AS last_fired_at "
             "FROM schedule AS s ORDER BY s.name"
-        )
+        ),
     )
     return [dict(r._mapping) for r in rows]
 
 
 def finished_per_minute(
-    conn: Connection, start: datetime, queue: str | None = None
+    conn: SqlConnection, start: datetime, queue: str | None = None
 ) -> list[tuple[str, int, int]]:
     """(status, minutes after ``start``, count) of tasks finished since ``start``: a
     range of (status, finished_at) per status, so only the window is read."""
@@ -1267,17 +1306,19 @@ def finished_per_minute(
         + ("AND queue = :queue " if queue is not None else "")
         + "GROUP BY status, bucket"
     ).bindparams(bindparam("statuses", expanding=True))
-    rows = conn.execute(
+    rows = run(
+        conn,
         statement,
         {"start": start, "statuses": list(_FINISHED_FOR_THROUGHPUT), "queue": queue},
     )
     return [(str(s), int(b), int(n)) for s, b, n in rows]
 
 
-def finished_by_queue(conn: Connection, start: datetime) -> list[tuple[str, str, int]]:
+def finished_by_queue(conn: SqlConnection, start: datetime) -> list[tuple[str, str, int]]:
     """(queue, status, count) of tasks finished since ``start``: the window's range of
     (status, finished_at) per status."""
-    rows = conn.execute(
+    rows = run(
+        conn,
         text(
             "SELECT queue, status, COUNT(*) FROM bountyboard "
             "WHERE finished_status IN :statuses AND finished_at >= :start "
@@ -1289,7 +1330,7 @@ def finished_by_queue(conn: Connection, start: datetime) -> list[tuple[str, str,
 
 
 def duration_buckets(
-    conn: Connection, window_us: int, bounds_us: list[int]
+    conn: SqlConnection, window_us: int, bounds_us: list[int]
 ) -> list[tuple[str, int, float, list[int]]]:
     """Per queue, over tasks that finished SUCCESS or FAILURE within the window:
     (queue, count, sum of run seconds, [count at or under each bound]). One range of
@@ -1305,7 +1346,7 @@ def duration_buckets(
     params: dict[str, Any] = {"statuses": list(_FINISHED_FOR_DURATION), "window": window_us}
     params.update({f"b{i}": b for i, b in enumerate(bounds_us)})
     found = []
-    for row in conn.execute(statement, params):
+    for row in run(conn, statement, params):
         queue, count, total, *cumulative = row
         found.append((str(queue), int(count), float(total or 0), [int(c or 0) for c in cumulative]))
     return found
@@ -1314,7 +1355,7 @@ def duration_buckets(
 _RETRYABLE_BY_HAND = ("FAILURE", "INVALID", "CANCELLED", "EXPIRED")
 
 
-def retry_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
+def retry_task(conn: SqlConnection, task_id: str) -> tuple[str, str | None]:
     """Put a finished, unsuccessful task back to PENDING, due now.
 
     ("requeued", None), ("refused", its status) or ("unknown", None). attempt,
@@ -1323,7 +1364,8 @@ def retry_task(conn: Connection, task_id: str) -> tuple[str, str | None]:
     expiry already past is dropped, or the task would only expire again. Raises
     IntegrityError (1062) when another live task holds the same unique_key.
     """
-    done = conn.execute(
+    done = run(
+        conn,
         text(
             "UPDATE bountyboard SET status = 'PENDING', worker_id = NULL, result = NULL, "
             "run_at = NOW(6), started_at = NULL, finished_at = NULL, retry_stopped = FALSE, "
@@ -1346,21 +1388,23 @@ def _purge_condition(status: str) -> str:
     )
 
 
-def count_purgeable(conn: Connection, status: str, older_than_us: int) -> int:
-    value = conn.execute(
+def count_purgeable(conn: SqlConnection, status: str, older_than_us: int) -> int:
+    value = run(
+        conn,
         text(f"SELECT COUNT(*) FROM bountyboard WHERE {_purge_condition(status)}"),
         {"status": status, "age": older_than_us},
     ).scalar_one()
     return int(value)
 
 
-def purge_tasks(conn: Connection, status: str, older_than_us: int, batch: int) -> int:
+def purge_tasks(conn: SqlConnection, status: str, older_than_us: int, batch: int) -> int:
     """Delete up to ``batch`` of the oldest ``status`` rows finished longer ago than the
     age, with their attempts; the caller commits after each batch so that no run holds
     many locks for long."""
     ids = [
         str(r[0])
-        for r in conn.execute(
+        for r in run(
+            conn,
             text(
                 f"SELECT id FROM bountyboard WHERE {_purge_condition(status)} "
                 "ORDER BY finished_at LIMIT :batch FOR UPDATE"
@@ -1370,13 +1414,15 @@ def purge_tasks(conn: Connection, status: str, older_than_us: int, batch: int) -
     ]
     if not ids:
         return 0
-    conn.execute(
+    run(
+        conn,
         text("DELETE FROM task_attempts WHERE task_id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         ),
         {"ids": ids},
     )
-    result = conn.execute(
+    result = run(
+        conn,
         text("DELETE FROM bountyboard WHERE id IN :ids AND status = :status").bindparams(
             bindparam("ids", expanding=True)
         ),

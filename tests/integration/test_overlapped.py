@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pymysql
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -47,15 +48,21 @@ def test_the_next_statement_is_made_while_the_server_runs_the_last(cfg: DBConfig
     assert scalar(cfg, "SELECT COUNT(*) FROM bountyboard") == 2
 
 
-def test_driver_errors_come_out_as_sqlalchemys_and_the_connection_goes_on(
+def test_driver_errors_come_out_as_the_callers_connection_raises_them_and_it_goes_on(
     cfg: DBConfig,
 ) -> None:
     task_id = "00000000-0000-7000-8000-000000000003"
-    with db.connect(cfg) as conn:
-        with pytest.raises(IntegrityError):
-            db.execute_overlapped(conn, [(_INSERT, _row(task_id)), (_INSERT, _row(task_id))])
+    twice = [(_INSERT, _row(task_id)), (_INSERT, _row(task_id))]
+    with db.connect(cfg) as conn:  # ours: the driver's error
+        with pytest.raises(pymysql.err.IntegrityError):
+            db.execute_overlapped(conn, twice)
         conn.rollback()
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    with db.get_engine(cfg).connect() as sa_conn:  # a caller's: SQLAlchemy's, as it raises
+        with pytest.raises(IntegrityError):
+            db.execute_overlapped(sa_conn, twice)
+        sa_conn.rollback()
+        assert sa_conn.exec_driver_sql("SELECT 1").scalar() == 1
     assert scalar(cfg, "SELECT COUNT(*) FROM bountyboard") == 0
 
 

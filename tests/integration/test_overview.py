@@ -237,24 +237,26 @@ def test_a_bad_cursor_or_limit_is_refused(conn: Connection) -> None:
 _DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10)) + ")"
 
 
-def _explain_list(conn: Connection, flt: TaskFilter, cursor: str | None = None) -> list[Any]:
+def _explain_list(cfg: DBConfig, flt: TaskFilter, cursor: str | None = None) -> list[Any]:
     """The plan of the very statement that reads list_tasks's page (a status without a
-    queue first finds its queues: that statement is checked on its own below)."""
+    queue first finds its queues: that statement is checked on its own below). Read
+    on a SQLAlchemy Connection, whose events show each statement as it is sent."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: Any) -> None:
         if "FROM bountyboard" in statement:
             seen.append((statement, params))
 
-    event.listen(conn, "before_cursor_execute", capture)
-    try:
-        overview.list_tasks(conn, flt, cursor=cursor, limit=50)
-    finally:
-        event.remove(conn, "before_cursor_execute", capture)
-    pages = [(s, p) for s, p in seen if "page_id" in s]
-    assert len(pages) == 1, seen
-    statement, params = pages[0]
-    return list(conn.exec_driver_sql(f"EXPLAIN {statement}", params).mappings())
+    with db.get_engine(cfg).connect() as conn:
+        event.listen(conn, "before_cursor_execute", capture)
+        try:
+            overview.list_tasks(conn, flt, cursor=cursor, limit=50)  # type: ignore[arg-type]
+        finally:
+            event.remove(conn, "before_cursor_execute", capture)
+        pages = [(s, p) for s, p in seen if "page_id" in s]
+        assert len(pages) == 1, seen
+        statement, params = pages[0]
+        return list(conn.exec_driver_sql(f"EXPLAIN {statement}", params).mappings())
 
 
 def _page_reads(plan: list[Any]) -> list[Any]:
@@ -306,12 +308,12 @@ def test_lists_read_an_index_in_order_and_stop_after_a_page(
     }
     for label, flt in cases.items():
         for cursor in (None, "00000000-0000-7000-8000-000000010000"):
-            for row in _page_reads(_explain_list(conn, flt, cursor)):
+            for row in _page_reads(_explain_list(clean, flt, cursor)):
                 assert row["type"] != "ALL", (label, row)
                 assert "filesort" not in (row["Extra"] or ""), (label, row)
     # a status across queues: each queue's newest along (status, queue, id), then only
     # those merged; its queues come from a loose scan, one dive per queue
-    reads = _page_reads(_explain_list(conn, TaskFilter(status="SUCCESS")))
+    reads = _page_reads(_explain_list(clean, TaskFilter(status="SUCCESS")))
     assert len(reads) == 4 and {r["key"] for r in reads} == {"ix_status_queue_id"}, reads
     (queues,) = conn.exec_driver_sql(
         "EXPLAIN SELECT DISTINCT status, queue FROM bountyboard FORCE INDEX "
@@ -319,10 +321,10 @@ def test_lists_read_an_index_in_order_and_stop_after_a_page(
     ).mappings()
     assert "Using index for group-by" in queues["Extra"], queues
     # a recent window is read through ix_created; only its ids are sorted
-    row = _page_read(_explain_list(conn, TaskFilter(since=now - timedelta(minutes=5))))
+    row = _page_read(_explain_list(clean, TaskFilter(since=now - timedelta(minutes=5))))
     assert row["type"] != "ALL" and row["key"] == "ix_created", row
     for row in _page_reads(
-        _explain_list(conn, TaskFilter(status="SUCCESS", since=now - timedelta(minutes=5)))
+        _explain_list(clean, TaskFilter(status="SUCCESS", since=now - timedelta(minutes=5)))
     ):
         assert row["type"] != "ALL", row
 

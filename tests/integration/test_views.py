@@ -3,9 +3,9 @@ re-creates them and drop removes them, and who may read them."""
 
 from __future__ import annotations
 
+import pymysql
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from tests.helpers import execute, query, scalar, temporary_user
 from workcraft import db, overview, sql_files, store
@@ -145,7 +145,7 @@ def test_a_grant_on_a_view_alone_does_not_open_the_tables_under_it(
                     f"TO '{outsider.user}'@'%'"
                 )
             )
-        with pytest.raises(DBAPIError) as info:
+        with pytest.raises(pymysql.err.Error) as info:
             scalar(outsider, "SELECT COUNT(*) FROM wc_recent_failures")
         # invoker's rights: the view reads bountyboard as this account, which may not
         # (a DEFINER view would have read it as the account that ran setup)

@@ -6,8 +6,8 @@ errors are shown through :func:`workcraft.db.explain`'s password-free wording.
 
 from __future__ import annotations
 
+import pymysql
 from loguru import logger
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -77,5 +77,5 @@ exception_handlers = {
     NotFound: _not_found,
     HTTPException: _http_error,
     DatabaseError: _database_error,
-    DBAPIError: _database_error,
+    pymysql.err.Error: _database_error,
 }
