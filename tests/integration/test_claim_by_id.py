@@ -161,7 +161,10 @@ def test_execute_then_still_reads_the_reply_when_the_statement_fails(
     row = app._new_task("t", [1], None, "A", None, None, None, None, None, None, None, None, None)
     duplicate = row._replace(id=task_id)
     calls: list[str] = []
-    with pytest.raises(pymysql.err.IntegrityError), db.driver_cursor(cfg, autocommit=True) as cursor:
+    with (
+        pytest.raises(pymysql.err.IntegrityError),
+        db.driver_cursor(cfg, autocommit=True) as cursor,
+    ):
         store.insert_task_autocommit(cursor, duplicate, then=lambda: calls.append("then"))
     assert calls == ["then"]
     with db.driver_cursor(cfg, autocommit=True) as cursor:  # the pool hands out a usable connection
