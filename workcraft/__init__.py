@@ -23,6 +23,7 @@ from workcraft.handle import TaskHandle
 from workcraft.models import PeonStatus, Task, TaskStatus
 from workcraft.schedule import Schedule
 from workcraft.schema import SchemaError, setup_database
+from workcraft.version import __version__
 
 # A library stays quiet in its users' logs unless they opt in with
 # logger.enable("workcraft"); the CLI and the peon enable it for themselves.
@@ -45,6 +46,7 @@ __all__ = [
     "TaskStatus",
     "Workcraft",
     "WorkcraftError",
+    "__version__",
     "current_task",
     "get_db_config",
     "load_settings",

@@ -11,20 +11,24 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import fire
 from loguru import logger
 
-from workcraft import dashboard, devdb, doctor, metrics, overview, schema, terminal
-from workcraft.config import ConfigError, DBConfig, get_db_config, load_settings
+from workcraft import dashboard, doctor, metrics, overview, schema, terminal
+from workcraft.config import DEV_DB_DIR, ConfigError, DBConfig, get_db_config, load_settings
 from workcraft.core import DEFAULT_QUEUE, Workcraft
 from workcraft.db import DatabaseError
+from workcraft.errors import DevDBError
 from workcraft.loader import LoadError, load_workcraft
 from workcraft.log import configure_logging
 from workcraft.peon import Peon, PeonIdInUse, PeonOptions
 from workcraft.reload import child_argv, run_with_reload, watched_roots
 from workcraft.tables import format_table
+
+if TYPE_CHECKING:
+    from workcraft.devdb import DevDBInfo
 
 __all__ = ["CLI", "main"]
 
@@ -35,7 +39,7 @@ _USER_ERRORS = (
     ConfigError,
     DatabaseError,
     schema.SchemaError,
-    devdb.DevDBError,
+    DevDBError,
     LoadError,
     PeonIdInUse,
 )
@@ -72,38 +76,44 @@ def _db_config(
 class DevDB:
     """A private MariaDB/MySQL server for development, tests and the demo."""
 
-    def start(self, data_dir: str = str(devdb.DEFAULT_DATA_DIR), port: int | None = None) -> None:
+    def start(self, data_dir: str = DEV_DB_DIR, port: int | None = None) -> None:
         """Start the server (or find it running) and print its WK_DB_* settings."""
+        from workcraft import devdb  # for this command only: a peon never needs it
+
         info = devdb.start(Path(data_dir), port=port)
         print(info.env_lines())
 
-    def stop(self, data_dir: str = str(devdb.DEFAULT_DATA_DIR)) -> None:
+    def stop(self, data_dir: str = DEV_DB_DIR) -> None:
         """Stop the server started from DATA_DIR (by its PID)."""
+        from workcraft import devdb
+
         print("stopped" if devdb.stop(Path(data_dir)) else "not running")
 
-    def status(self, data_dir: str = str(devdb.DEFAULT_DATA_DIR)) -> None:
+    def status(self, data_dir: str = DEV_DB_DIR) -> None:
         """Say whether the server is running, and where."""
+        from workcraft import devdb
+
         info = devdb.status(Path(data_dir))
         if info is None:
             print("not running")
             sys.exit(1)
         print(f"running: pid {info.pid}, {info.host}:{info.port}, socket {info.socket}")
 
-    def env(self, data_dir: str = str(devdb.DEFAULT_DATA_DIR)) -> None:
+    def env(self, data_dir: str = DEV_DB_DIR) -> None:
         """Print WK_DB_* lines for the running server (e.g. `... devdb env > .env`)."""
         print(_running(data_dir).env_lines())
 
-    def url(self, data_dir: str = str(devdb.DEFAULT_DATA_DIR)) -> None:
+    def url(self, data_dir: str = DEV_DB_DIR) -> None:
         """Print the SQLAlchemy URL of the running server (it contains the password)."""
         print(_running(data_dir).url())
 
 
-def _running(data_dir: str) -> devdb.DevDBInfo:
+def _running(data_dir: str) -> DevDBInfo:
+    from workcraft import devdb
+
     info = devdb.status(Path(data_dir))
     if info is None:
-        raise devdb.DevDBError(
-            f"no dev database runs from {data_dir}: python -m workcraft devdb start"
-        )
+        raise DevDBError(f"no dev database runs from {data_dir}: python -m workcraft devdb start")
     return info
 
 

@@ -35,6 +35,9 @@ __all__ = [
     "load_settings",
 ]
 
+# Where `python -m workcraft devdb` keeps its private server, unless told otherwise.
+DEV_DB_DIR = ".workcraft/db"
+
 CONFIG_FILE_NAME = "workcraft.config.json"
 CONFIG_FILE_ENV = "WK_CONFIG_FILE"
 

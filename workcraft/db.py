@@ -25,7 +25,7 @@ from loguru import logger
 from pymysql.constants import CLIENT
 
 from workcraft.config import ConfigError, DBConfig, get_db_config
-from workcraft.link import Link, Pool, SqlConnection, discard
+from workcraft.link import DriverConnection, Link, Pool, SqlConnection, discard
 
 if TYPE_CHECKING:
     import pymysql.connections
@@ -310,7 +310,7 @@ def _opener(
     context = ssl_context(cfg) if cfg.use_ssl else None
 
     def open_raw() -> pymysql.connections.Connection:
-        raw = pymysql.connect(
+        raw = DriverConnection(
             host=cfg.host,
             port=cfg.port,
             user=cfg.user,

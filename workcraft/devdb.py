@@ -38,7 +38,10 @@ from urllib.parse import quote
 import pymysql
 from loguru import logger
 
-DEFAULT_DATA_DIR = Path(".workcraft/db")
+from workcraft.config import DEV_DB_DIR
+from workcraft.errors import DevDBError
+
+DEFAULT_DATA_DIR = Path(DEV_DB_DIR)
 
 _SERVER_NAMES = ("mariadbd", "mysqld")
 _STANDARD_DIRS: tuple[Path, ...] = (
@@ -97,10 +100,6 @@ def _forget_children() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         _children.clear()
-
-
-class DevDBError(RuntimeError):
-    """The development database could not be found, started, reached or stopped."""
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-__all__ = ["Cancelled", "Discard", "ResultTimeout", "Retry", "TaskFailed", "WorkcraftError"]
+__all__ = [
+    "Cancelled",
+    "DevDBError",
+    "Discard",
+    "ResultTimeout",
+    "Retry",
+    "TaskFailed",
+    "WorkcraftError",
+]
 
 
 class WorkcraftError(Exception):
     """Base class for workcraft's own errors."""
+
+
+class DevDBError(RuntimeError):
+    """The development database (``python -m workcraft devdb``) could not be found,
+    started, reached or stopped."""
 
 
 class TaskFailed(WorkcraftError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import metadata
 
 from loguru import logger
 
@@ -18,6 +17,7 @@ from workcraft import sql_files, store
 from workcraft.config import DBConfig, Settings
 from workcraft.db import connect, driver_error, driver_errors, error_code, explain
 from workcraft.link import Link
+from workcraft.version import __version__
 
 __all__ = [
     "SchemaError",
@@ -51,10 +51,7 @@ class SetupReport:
 
 
 def package_version() -> str:
-    try:
-        return metadata.version("workcraft")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    return __version__
 
 
 def latest_version() -> int:
