@@ -287,6 +287,18 @@ def test_setup_doctor_and_a_peon_work_over_tls(
         assert "Traceback" not in peon.log(), peon.log()
 
 
+def test_without_tls_settings_a_session_is_still_encrypted_when_the_server_offers_it(
+    admin: DBConfig,
+) -> None:
+    # PyMySQL's PREFERRED mode, kept by our own connections: they share one context,
+    # without the CA store PyMySQL would load per connection and never consult.
+    plain = replace(admin, use_ssl=False, ssl_path=None)
+    assert _session_tls(plain)[0], "the session is not encrypted"
+    with db.connect(plain) as one, db.connect(plain, with_database=False) as other:
+        assert one.raw.ctx is other.raw.ctx
+        assert one.raw.ctx.cert_store_stats()["x509_ca"] == 0
+
+
 def test_wrong_ca_fails_at_once_naming_the_fix(admin: DBConfig, certs: Certs) -> None:
     wrong = replace(admin, ssl_path=str(certs.wrong_ca))
     attempts = 0
