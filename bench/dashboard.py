@@ -230,7 +230,7 @@ def prepare(admin: DBConfig, rows: int, reuse: bool) -> DBConfig:
     say(f"creating {DATABASE} and filling bountyboard with {rows:,} rows")
     with db.connect(admin, with_database=False) as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-    db.dispose_engines(database=DATABASE)
+    db.close_pools(database=DATABASE)
     setup_database(cfg, Settings())
     started = time.monotonic()
     _fill(cfg, rows)
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"over {BUDGET_MS:.0f} ms: {', '.join(over)}")
         return 1 if over else 0
     finally:
-        db.dispose_engines()
+        db.close_pools()
         if not args.keep_db:
             devdb.stop(DATA_DIR)
             say("database stopped")

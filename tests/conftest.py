@@ -120,7 +120,7 @@ def _mysql_container() -> Iterator[DBConfig]:
         _check_server(cfg)
         yield cfg
     finally:
-        db.dispose_engines()
+        db.close_pools()
         container.stop()
 
 
@@ -191,7 +191,7 @@ def _dev_database() -> Iterator[DBConfig]:
     try:
         yield cfg
     finally:
-        db.dispose_engines()
+        db.close_pools()
         with sessions.locked():
             sessions.mine.unlink(missing_ok=True)
             if sessions.owner_marker.exists() and not sessions.others_alive():
@@ -228,7 +228,7 @@ def db_server() -> Iterator[DBConfig]:
         try:
             yield cfg
         finally:
-            db.dispose_engines()
+            db.close_pools()
         return
     source = _mysql_container() if _docker_answers() else _dev_database()
     with source as cfg:

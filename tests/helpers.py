@@ -101,7 +101,7 @@ def drop_test_database(admin: DBConfig, database: str, quiesce_timeout: float = 
     events are dropped first and in-flight executions are waited out.
     """
     admin.with_database(database)  # validates the name before it goes into DDL
-    db.dispose_engines(database=database)
+    db.close_pools(database=database)
     with db.connect(admin, with_database=False) as conn:
         events = conn.execute(
             text("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :db"),
@@ -176,7 +176,7 @@ def temporary_user(
     try:
         yield cfg
     finally:
-        db.dispose_engines(user=user)
+        db.close_pools(user=user)
         with db.connect(admin, with_database=False) as conn:
             conn.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
 

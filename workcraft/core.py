@@ -310,8 +310,8 @@ class Workcraft:
 
         ``unique_key``: while a task of this name with this key is PENDING or RUNNING,
         sending another returns that task's id instead. ``connection``: your own
-        SQLAlchemy Connection or Session; the row is written in your transaction and
-        exists only if you commit it.
+        SQLAlchemy Connection or Session (or a ``workcraft.db.connect()`` connection);
+        the row is written in your transaction and exists only if you commit it.
         """
         row = self._new_task(
             task_name,

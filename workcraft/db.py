@@ -383,8 +383,9 @@ def get_engine(cfg: DBConfig, *, with_database: bool = True) -> Engine:
         return engine
 
 
-def dispose_engines(database: str | None = None, user: str | None = None) -> None:
-    """Close this process's pooled connections: all, or those to one database/account."""
+def close_pools(database: str | None = None, user: str | None = None) -> None:
+    """Close this process's pooled connections (ours, and :func:`get_engine`'s): all,
+    or those to one database/account."""
 
     def chosen(cfg: DBConfig, with_database: bool) -> bool:
         if database is not None and not (with_database and cfg.database == database):

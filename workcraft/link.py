@@ -169,7 +169,6 @@ class Link:
 
     def __init__(self, raw: pymysql.connections.Connection) -> None:
         self.raw = raw
-        self.info: dict[str, Any] = {}
         self._after_commit: list[Callable[[], object]] = []
         self._savepoints = 0
 
@@ -202,9 +201,6 @@ class Link:
     def after_commit(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` once the transaction open now commits (never if it rolls back)."""
         self._after_commit.append(hook)
-
-    def in_transaction(self) -> bool:
-        return not self.raw.get_autocommit()
 
     @contextmanager
     def begin_nested(self) -> Iterator[None]:
@@ -272,8 +268,8 @@ class _Idle(NamedTuple):
 class Pool:
     """This process's idle connections to one database as one account.
 
-    The most recently used is handed out first, so the others age and are closed:
-    a busy moment leaves no crowd of sessions behind on the server.
+    The most recently used is handed out first, and at most ``keep`` wait idle: a
+    busy moment leaves no crowd of sessions behind on the server.
     """
 
     def __init__(

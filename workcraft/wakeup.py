@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import itertools
 import secrets
 import socket
 import threading
@@ -139,6 +140,7 @@ class Hinter:
         self._read_at = -1e9
         self._lock = threading.Lock()
         self._sockets: dict[int, socket.socket] = {}
+        self._turn = itertools.count()
 
     def stale(self) -> bool:
         return time.monotonic() - self._read_at > _TARGETS_TTL_SECONDS
@@ -161,6 +163,11 @@ class Hinter:
         is a hint lost, which polling covers."""
         with self._lock:
             targets = [t for t in self._targets if t.queues & due.keys() and t.address not in skip]
+        if len(targets) > 1:
+            # Each send hints a different peon first: the first hinted claims a lone
+            # task, so a fixed order would give one peon every task while the rest idle.
+            first = next(self._turn) % len(targets)
+            targets = targets[first:] + targets[:first]
         for target in targets:
             for queue in sorted(target.queues & due.keys()):
                 for due_ms in sorted(set(due[queue]))[:MAX_DUE_TIMES_PER_QUEUE]:

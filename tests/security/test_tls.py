@@ -191,7 +191,7 @@ def tls_server(certs: Certs) -> Iterator[devdb.DevDBInfo]:
         yield devdb.start(root / "db", timeout=_START_TIMEOUT, tls=certs.server)
     finally:
         try:
-            db.dispose_engines()
+            db.close_pools()
             devdb.stop(root / "db")
         finally:
             shutil.rmtree(root, ignore_errors=True)

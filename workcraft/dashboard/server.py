@@ -86,5 +86,5 @@ def run(
         server.run(sockets=[sock])
     finally:
         sock.close()
-        db.dispose_engines()
+        db.close_pools()
         logger.info("dashboard stopped")
