@@ -100,9 +100,7 @@ def error_code(exc: BaseException) -> int | None:
 
 
 def is_duplicate_key(exc: BaseException) -> bool:
-    return isinstance(driver_error(exc), pymysql.err.IntegrityError) and (
-        error_code(exc) == DUPLICATE_KEY
-    )
+    return error_code(exc) == DUPLICATE_KEY
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -110,10 +108,12 @@ def is_transient(exc: BaseException) -> bool:
         return exc.code in TRANSIENT_ERRORS
     if getattr(exc, "connection_invalidated", False):  # SQLAlchemy's mark
         return True
-    orig = driver_error(exc)
-    if isinstance(orig, pymysql.err.InterfaceError):
+    sa_errors = sys.modules.get("sqlalchemy.exc")
+    if isinstance(driver_error(exc), pymysql.err.InterfaceError) or (
+        sa_errors is not None and isinstance(exc, sa_errors.InterfaceError)
+    ):
         return True  # PyMySQL raises InterfaceError(0, '') on a closed socket
-    return isinstance(orig, pymysql.err.Error) and error_code(exc) in TRANSIENT_ERRORS
+    return isinstance(exc, driver_errors()) and error_code(exc) in TRANSIENT_ERRORS
 
 
 def explain(exc: BaseException, cfg: DBConfig) -> DatabaseError:
