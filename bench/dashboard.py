@@ -38,7 +38,7 @@ from html import unescape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, text
+from workcraft.link import Link, text
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -174,7 +174,7 @@ def _fill(cfg: DBConfig, total: int) -> None:
         conn.execute(text("ANALYZE TABLE bountyboard, task_attempts"))
 
 
-def _peons_and_schedules(conn: Connection) -> None:
+def _peons_and_schedules(conn: Link) -> None:
     for i in range(8):
         # two silent peons: one late, one dead and not yet declared OFFLINE
         silent = {6: 20, 7: 600}.get(i, 0)

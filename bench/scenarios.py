@@ -708,8 +708,6 @@ def _wait_for_flush(probe: Probe, limit: float = 300.0) -> float:
 
 def explain_claim(ctx: Context) -> dict[str, Any]:
     """EXPLAIN workcraft's own claim statement, as the peon sends it."""
-    from sqlalchemy import bindparam, text
-
     from workcraft import store
     from workcraft.config import DBConfig
     from workcraft.db import connect
@@ -725,15 +723,9 @@ def explain_claim(ctx: Context) -> dict[str, Any]:
         password=ctx.db.password,
         database=ctx.db.database,
     )
-    statement = text("EXPLAIN " + claim.text).bindparams(bindparam("names", expanding=True))
-    params = {"queue": "DEFAULT", "names": ["noop", "pickup", "sleep"], "limit": 32}
     with connect(cfg) as conn:
-        result = conn.execute(statement, params)
-        columns = list(result.keys())
-        rows = [
-            dict(zip(columns, (str(v) if v is not None else None for v in r), strict=True))
-            for r in result
-        ]
+        plan = store.explain_claim(conn, "DEFAULT", ["noop", "pickup", "sleep"], 32)
+    rows = [{k: (str(v) if v is not None else None) for k, v in row.items()} for row in plan]
     sql = " ".join(claim.text.split())
     main = next((r for r in rows if r.get("table") == "bountyboard"), rows[0] if rows else {})
     return {

@@ -43,3 +43,19 @@ def test_the_claim_plan_is_an_index_range_without_filesort(cfg: DBConfig) -> Non
     assert "filesort" not in (step["Extra"] or ""), plan
     # Rows the optimiser expects to read: the pending ones, not the history.
     assert int(step["rows"]) < 1_000, plan
+
+
+def test_the_benchmark_reads_the_claim_plan_through_the_store(cfg: DBConfig) -> None:
+    # bench/run.py's history scenario reports this plan; it once failed silently when
+    # db.connect stopped handing out SQLAlchemy Connections.
+    from types import SimpleNamespace
+
+    from bench.scenarios import explain_claim
+
+    server = SimpleNamespace(
+        host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, database=cfg.database
+    )
+    report = explain_claim(SimpleNamespace(db=server))  # type: ignore[arg-type]
+    assert "error" not in report, report
+    assert report["sql"].startswith("SELECT") and "FOR UPDATE SKIP LOCKED" in report["sql"]
+    assert any(row["table"] == "bountyboard" and row["key"] == "ix_claim" for row in report["rows"])
