@@ -50,7 +50,7 @@ class Statement:
         self._clause: TextClause | None = None
 
     def bindparams(self, *expanding: str) -> Statement:
-        return Statement(self.text, self.expanding + expanding)
+        return _statement(self.text, self.expanding + expanding)
 
     def clause(self) -> TextClause:
         """The same statement for a SQLAlchemy Connection."""
@@ -64,7 +64,14 @@ class Statement:
 
 
 def text(sql: str) -> Statement:
-    return Statement(sql)
+    return _statement(sql, ())
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(sql: str, expanding: tuple[str, ...]) -> Statement:
+    # Most statements are written inline in the function that runs them: made once,
+    # not converted (nor turned into SQLAlchemy's clause) again on every call.
+    return Statement(sql, expanding)
 
 
 def bindparam(name: str, expanding: bool = True) -> str:
@@ -150,7 +157,8 @@ def _params(statement: Statement, params: Mapping[str, Any] | None) -> dict[str,
     if not params:
         return {}
     if not statement.expanding:
-        return dict(params)
+        # PyMySQL escapes a dict's values; any other mapping would be taken as one value
+        return params if type(params) is dict else dict(params)
     values = dict(params)
     for name in statement.expanding:
         if not values.get(name):
@@ -177,7 +185,7 @@ class Link:
     ) -> Result:
         """``statement``: ours, or anything with SQLAlchemy's ``.text`` (a TextClause)."""
         if not isinstance(statement, Statement):
-            statement = Statement(statement.text)
+            statement = text(statement.text)
         with self.raw.cursor() as cursor:
             cursor.execute(statement.pyformat, _params(statement, params))
             return _result(cursor)
