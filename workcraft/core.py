@@ -350,7 +350,7 @@ class Workcraft:
             try:
                 if row.unique_key is None:
                     # One statement: committed by itself, in one round trip.
-                    with driver_cursor(cfg, autocommit=True) as cursor:
+                    with driver_cursor(cfg) as cursor:
                         store.insert_task_autocommit(cursor, row, then=hint_early)
                     return row.id
                 with connect(cfg) as conn:

@@ -449,16 +449,15 @@ def connect(cfg: DBConfig, *, with_database: bool = True, ping: bool = True) -> 
 
 
 @contextmanager
-def driver_cursor(cfg: DBConfig, *, autocommit: bool) -> Iterator[Any]:
-    """A driver (PyMySQL) cursor from the pool, for the hot paths of one or two
-    statements: in autocommit mode each statement commits by itself (a plain send:
-    one round trip); otherwise the block is one transaction, committed when it ends
-    without error and rolled back when it raises (a claim by id)."""
-    with _checked_out(cfg, with_database=True, autocommit=autocommit, ping=False) as raw:
-        with raw.cursor() as cursor:
-            yield cursor
-        if not autocommit:
-            raw.commit()
+def driver_cursor(cfg: DBConfig) -> Iterator[Any]:
+    """A driver (PyMySQL) cursor from the pool, in autocommit mode, for the hot paths
+    of one statement that commits by itself in one round trip: a plain send, and a
+    claim by id (whose procedure holds its own transaction)."""
+    with (
+        _checked_out(cfg, with_database=True, autocommit=True, ping=False) as raw,
+        raw.cursor() as cursor,
+    ):
+        yield cursor
 
 
 @contextmanager
@@ -466,8 +465,9 @@ def _checked_out(
     cfg: DBConfig, *, with_database: bool, autocommit: bool, ping: bool
 ) -> Iterator[pymysql.connections.Connection]:
     """A pooled connection for the block. If the block raises, its transaction is
-    rolled back, a broken connection is closed rather than pooled, and a missing
-    table or routine comes out as the :class:`DatabaseError` that names the fix."""
+    rolled back (in autocommit mode too: a procedure may have opened one), a broken
+    connection is closed rather than pooled, and a missing table or routine comes
+    out as the :class:`DatabaseError` that names the fix."""
     pool = _pool(cfg, with_database=with_database, autocommit=autocommit)
     try:
         raw = pool.take(ping)
@@ -478,7 +478,7 @@ def _checked_out(
     except BaseException as exc:
         # Interrupted mid-statement (KeyboardInterrupt…), the reply may be half read.
         broken = _broken(exc) or not isinstance(exc, Exception)
-        if not autocommit and not broken:
+        if not broken:
             try:
                 raw.rollback()
             except pymysql.err.Error:

@@ -50,6 +50,8 @@ class Executor(Protocol):
 
     def submit(self, job: ClaimedTask) -> None: ...
 
+    def take_inline(self, job: ClaimedTask) -> Callable[[], None] | None: ...
+
     def in_flight(self) -> list[ClaimedTask]: ...
 
     def cancel(self, task_id: str, attempt: int) -> bool: ...
@@ -150,6 +152,16 @@ class ThreadExecutor:
         else:
             self._jobs.put(entry)
 
+    def take_inline(self, job: ClaimedTask) -> Callable[[], None] | None:
+        """The job in flight now, to be run by calling the function returned, in the
+        caller's thread: a hinted claim runs its task where the claim's reply came
+        in, without waking a slot thread. None, with nothing done, for a task this
+        needs a thread of its own for: an ``async def`` one, or one with a timeout."""
+        func = self.app.tasks.get(job.task_name)
+        if inspect.iscoroutinefunction(func) or self._timeout(job) is not None:
+            return None
+        return functools.partial(self._run, self._slots.add(job))
+
     def in_flight(self) -> list[ClaimedTask]:
         return self._slots.jobs()
 
@@ -175,10 +187,12 @@ class ThreadExecutor:
         while (entry := self._jobs.get()) is not None:
             timeout = self._timeout(entry.job)
             if timeout is None:
-                outcome = execute(self.app, entry.job, self.worker_id, entry.cancel)
+                self._run(entry)
             else:
-                outcome = self._run_with_timeout(entry, timeout)
-            self._slots.complete(entry.job, outcome)
+                self._slots.complete(entry.job, self._run_with_timeout(entry, timeout))
+
+    def _run(self, entry: _Running) -> None:
+        self._slots.complete(entry.job, execute(self.app, entry.job, self.worker_id, entry.cancel))
 
     def _run_with_timeout(self, entry: _Running, timeout: float) -> Outcome:
         box: list[Outcome] = []
@@ -300,6 +314,9 @@ class ProcessExecutor:
 
     def submit(self, job: ClaimedTask) -> None:
         self._jobs.put(self._slots.add(job))
+
+    def take_inline(self, job: ClaimedTask) -> Callable[[], None] | None:
+        return None  # a child runs it, driven by the slot's thread
 
     def in_flight(self) -> list[ClaimedTask]:
         return self._slots.jobs()

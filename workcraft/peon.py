@@ -78,6 +78,9 @@ _GATHER_SLOTS_SECONDS = 0.002
 _CLIENTS_LEARN_OF_US_SECONDS = 2.5
 # Bounds the memory a flood of delayed-task hints can take; polling covers the rest.
 _MAX_WAKE_TIMES = 10_000
+# Threads reading hints: one may run the task its hint named (see _claim_hinted)
+# while the other listens on.
+_HINT_THREADS = 2
 
 
 def default_concurrency(pool: str) -> int:
@@ -243,12 +246,13 @@ class Peon:
         recorder.start()
         stand_in.start()
         if self._listener is not None:
-            threading.Thread(
-                target=self._listener.run,
-                args=(self.stopping, self._on_hint),
-                name="hints",
-                daemon=True,
-            ).start()
+            for i in range(_HINT_THREADS):
+                threading.Thread(
+                    target=self._listener.run,
+                    args=(self.stopping, self._on_hint),
+                    name=f"hints-{i}",
+                    daemon=True,
+                ).start()
         scheduler = Scheduler(self.cfg, self.app, self.id, self.settings)
         scheduler.sync()
         threading.Thread(
@@ -395,7 +399,7 @@ class Peon:
 
     def _submit(self, jobs: list[ClaimedTask]) -> None:
         for job in jobs:
-            logger.info("task {} {} started (attempt {})", job.task_name, job.id, job.attempt)
+            _log_started(job)
             self.executor.submit(job)
 
     def _claim_hinted(self, queue: str, task_id: str) -> bool:
@@ -408,14 +412,30 @@ class Peon:
             return False
         if not self._reserve(1):
             return False
+        reserved = True
+
+        def start(job: ClaimedTask) -> None:
+            # Started before the claim's COMMIT is durable: the row stays locked to us
+            # until it is. Should it fail, the claim never happened: the outcome is
+            # fenced out and the task runs again elsewhere (at least once, as ever).
+            nonlocal reserved
+            listener = self._listener
+            run = self.executor.take_inline(job) if listener and listener.listening() else None
+            if run is None:
+                self._submit([job])
+                return
+            # This thread runs the task while another listens: no hand-over to a slot
+            # thread, whose wake-up is the largest cost left between commit and task.
+            _log_started(job)
+            self._unreserve(1)  # in flight now: a long task must not hold off reconciling
+            reserved = False
+            run()
+
         try:
-            with driver_cursor(self.cfg, autocommit=False) as cursor:
-                job, seen = store.claim_task_by_id(cursor, self.id, task_id, queue, self.task_names)
-                # Started before the claim's COMMIT: the row stays locked to us until it
-                # lands. Should it not, the claim never happened: the outcome is fenced
-                # out and the task runs again elsewhere (at least once, as ever).
-                if job is not None:
-                    self._submit([job])
+            with driver_cursor(self.cfg) as cursor:
+                _, seen = store.claim_task_by_id(
+                    cursor, self.id, task_id, queue, self.task_names, then=start
+                )
             return seen
         except database_errors() as exc:
             if error_code(exc) == NO_SUCH_PROCEDURE:  # routines older than this package
@@ -427,7 +447,8 @@ class Peon:
             logger.debug("claim of hinted task {} failed: {}", task_id, _one_line(exc))
             return False
         finally:
-            self._unreserve(1)
+            if reserved:
+                self._unreserve(1)
 
     def _sleep(self, seconds: float) -> None:
         """Wait for a reason to claim: a hint, a freed slot (see _on_done), stopping,
@@ -665,6 +686,10 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _log_started(job: ClaimedTask) -> None:
+    logger.info("task {} {} started (attempt {})", job.task_name, job.id, job.attempt)
 
 
 def _one_line(exc: BaseException) -> str:

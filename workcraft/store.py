@@ -447,21 +447,31 @@ def _claimed(row: Any, uncounted: int) -> ClaimedTask:
 
 
 def claim_task_by_id(
-    cursor: Any, worker_id: str, task_id: str, queue: str, names: list[str]
+    cursor: Any,
+    worker_id: str,
+    task_id: str,
+    queue: str,
+    names: list[str],
+    then: Callable[[ClaimedTask], object] = lambda job: None,
 ) -> tuple[ClaimedTask | None, bool]:
     """Claim the one task a wake-up hint named, if it is due in ``queue``: one round
-    trip (sql/routines/15_claim_task.sql) on a driver cursor in a transaction (see
-    db.driver_cursor), which the caller commits. Returns the task if it is now ours,
-    and whether its row was there at all (not yet committed, or gone)."""
+    trip (sql/routines/15_claim_task.sql) on a driver cursor (db.driver_cursor).
+    The procedure commits the claim after sending the row; ``then(job)`` runs once
+    the task is ours and before that COMMIT's reply is read, so the task starts
+    while the commit is made durable. Returns the task if it is now ours, and
+    whether its row was there at all (not yet committed, or gone)."""
     cursor.execute(
         "CALL wc_claim_task_v1(%s, %s, %s, %s)", (task_id, worker_id, queue, json.dumps(names))
     )
     row = cursor.fetchone()
-    while cursor.nextset():  # a CALL ends with a status of its own, read before COMMIT
-        pass
-    if row is None:
-        return None, False
-    return (_claimed(row[1:], 0) if row[0] else None), True
+    job = _claimed(row[1:], 0) if row is not None and row[0] else None
+    try:
+        if job is not None:
+            then(job)
+    finally:
+        while cursor.nextset():  # the CALL's last reply: its COMMIT is durable
+            pass
+    return job, row is not None
 
 
 # A success keeps the error of the attempt before it: "succeeded on retry 2 after

@@ -87,8 +87,13 @@ def local_address_towards(host: str, port: int) -> str:
 
 
 class HintListener:
-    """A peon's end: a UDP socket, and a thread calling
-    ``on_hint(queue, early, due_in, task_id)`` (task_id "" when the hint names none)."""
+    """A peon's end: a UDP socket, and the threads calling
+    ``on_hint(queue, early, due_in, task_id)`` (task_id "" when the hint names none).
+
+    Several threads may :meth:`run` on the one socket: the kernel gives each datagram
+    to one of those blocked in ``recv``, and :meth:`listening` says how many are,
+    so a thread may keep a hinted task for itself while another listens on.
+    """
 
     def __init__(self, wake_address: str, db_host: str, db_port: int) -> None:
         host, port = split_address(wake_address) if wake_address else ("", 0)
@@ -101,22 +106,33 @@ class HintListener:
             # The advertised address is not one of ours (NAT, a container's published
             # port): listen everywhere on that port; senders use the advertised one.
             self.sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
-        self.sock.settimeout(0.5)  # how soon the thread notices that the peon stops
+        # Blocking, without a timeout: with one, recv polls first, and a datagram
+        # would wake every listening thread instead of one. close() wakes them.
+        self.sock.settimeout(None)
         self.address = join_address(host, self.sock.getsockname()[1])
         self.token = secrets.token_hex(16)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._listening = 0
+
+    def listening(self) -> int:
+        """How many threads wait for the next hint right now."""
+        return self._listening
 
     def run(self, stop: threading.Event, on_hint: Callable[[str, bool, float, str], None]) -> None:
         expected = self.token.encode()
-        while not stop.is_set():
+        while not (stop.is_set() or self._closed):
+            with self._lock:
+                self._listening += 1
             try:
                 data = self.sock.recv(_MAX_DATAGRAM)
-            except TimeoutError:
-                continue
             except OSError:
-                if stop.is_set():
-                    return
-                time.sleep(0.1)
-                continue
+                data = b""
+                if not (stop.is_set() or self._closed):
+                    time.sleep(0.1)
+            finally:
+                with self._lock:
+                    self._listening -= 1
             parts = data.split(b" ", 4)
             if len(parts) != 5 or parts[0] != _MAGIC.encode():
                 continue
@@ -128,6 +144,11 @@ class HintListener:
                 on_hint(parts[4].decode(), flags == b"e", due_in, task_id.decode("ascii"))
 
     def close(self) -> None:
+        self._closed = True
+        # Wakes the threads blocked in recv (Linux does so though it reports ENOTCONN
+        # for a UDP socket); elsewhere they end with the process, being daemons.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 

@@ -4,6 +4,10 @@
 -- moment it commits. The conditions are the queue claim's (store._CLAIM_SELECT),
 -- with p_names a JSON array. One row comes back if the task is there, with
 -- claimed = 1 if it is now ours (then with its payload); none if it is not there.
+-- The procedure commits the claim itself, after that row is sent: the peon starts
+-- the task while the COMMIT is made durable, and reads the CALL's last reply (the
+-- COMMIT's) afterwards. Call it in autocommit mode, or the caller's own transaction
+-- is committed with it.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS wc_claim_task_v1$$
 CREATE PROCEDURE wc_claim_task_v1(
@@ -14,6 +18,10 @@ CREATE PROCEDURE wc_claim_task_v1(
 )
 BEGIN
     DECLARE v_claimed BOOLEAN DEFAULT FALSE;
+    -- a lock wait timeout leaves the transaction open: never hand that back
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+
+    START TRANSACTION;
 
     -- by the primary key: through a status index it would lock that index's entry
     -- first, the reverse of a queue claim's UPDATE, and the two could deadlock
@@ -34,4 +42,5 @@ BEGIN
            retry_count, retry_limit, retry_on_failure, timeout_seconds, delete_on_success
       FROM bountyboard
      WHERE id = p_id;
+    COMMIT;
 END$$

@@ -160,6 +160,27 @@ def test_a_hint_naming_its_task_claims_just_that_task(
     assert client.get_result_sync(other, timeout=PROMPT) == 5, hinted_peon.log()
 
 
+def test_a_hinted_task_runs_in_the_thread_its_claim_came_back_to_while_another_listens(
+    client: Workcraft, hinted_peon: PeonProcess, tmp_path: Path
+) -> None:
+    # The first task runs where its hint was read, without the hand-over to a slot
+    # thread; it holds that thread until the flag file exists. Meanwhile the other
+    # hint thread must still hear hints: a second task runs at once (polls are a
+    # minute apart), handed to a slot thread, as its hint thread is the last one
+    # listening.
+    assert client.get_result_sync(client.send_task_sync("quick", [0]), timeout=PROMPT) == 0
+    flag = tmp_path / "release"  # the client knows the peon now: its sends name their task
+    first = client.send_task_sync("thread_name", [str(flag)])
+    wait_for(lambda: str(client.status(first)) == "RUNNING", PROMPT, message=hinted_peon.log)
+    second = client.send_task_sync("thread_name")
+    assert str(client.get_result_sync(second, timeout=PROMPT)).startswith("task-")
+    flag.touch()
+    assert str(client.get_result_sync(first, timeout=PROMPT)).startswith("hints-")
+    # And the thread is back to listening: the next one runs in a hint thread again.
+    third = client.send_task_sync("thread_name")
+    assert str(client.get_result_sync(third, timeout=PROMPT)).startswith("hints-")
+
+
 def test_hints_off_leaves_polling_alone(
     client: Workcraft, db_config: DBConfig, test_settings: Settings, tmp_path: Path
 ) -> None:

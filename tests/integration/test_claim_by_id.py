@@ -31,7 +31,7 @@ def app(cfg: DBConfig) -> Workcraft:
 
 
 def _claim(cfg: DBConfig, worker: str, task_id: str, queue: str = "A") -> tuple[Any, bool]:
-    with db.driver_cursor(cfg, autocommit=False) as cursor:
+    with db.driver_cursor(cfg) as cursor:
         return store.claim_task_by_id(cursor, worker, task_id, queue, NAMES)
 
 
@@ -139,7 +139,7 @@ def execute_row(cfg: DBConfig, task_id: str) -> dict[str, Any]:
 
 def test_execute_then_runs_between_sending_and_reading(cfg: DBConfig) -> None:
     seen: list[int] = []
-    with db.driver_cursor(cfg, autocommit=True) as cursor:
+    with db.driver_cursor(cfg) as cursor:
         # SLEEP(0.3) on the server: then() must run before the reply, not after it
         started = time.monotonic()
         db.execute_then(
@@ -163,11 +163,11 @@ def test_execute_then_still_reads_the_reply_when_the_statement_fails(
     calls: list[str] = []
     with (
         pytest.raises(pymysql.err.IntegrityError),
-        db.driver_cursor(cfg, autocommit=True) as cursor,
+        db.driver_cursor(cfg) as cursor,
     ):
         store.insert_task_autocommit(cursor, duplicate, then=lambda: calls.append("then"))
     assert calls == ["then"]
-    with db.driver_cursor(cfg, autocommit=True) as cursor:  # the pool hands out a usable connection
+    with db.driver_cursor(cfg) as cursor:  # the pool hands out a usable connection
         cursor.execute("SELECT 1")
         assert cursor.fetchall() == ((1,),)
 
@@ -206,46 +206,90 @@ def test_a_missing_routine_says_to_run_setup(cfg: DBConfig) -> None:
 # ------------------------------------------------------------ db.driver_cursor
 
 
-def test_a_claim_that_raises_is_rolled_back_and_holds_no_lock(
+def test_then_gets_the_claimed_task_and_the_claim_commits_by_itself(
     cfg: DBConfig, app: Workcraft
 ) -> None:
     task_id = app.send_task_sync("t", [1], queue="A")
+    started: list[str] = []
+    with db.driver_cursor(cfg) as cursor:  # autocommit: the procedure commits
+        job, seen = store.claim_task_by_id(
+            cursor, "w1", task_id, "A", NAMES, then=lambda job: started.append(job.id)
+        )
+        assert seen and job is not None and started == [task_id]
+        # Committed before the block ends: another session sees it at once.
+        owner = f"SELECT CONCAT(status, ' ', worker_id) FROM bountyboard WHERE id = '{task_id}'"
+        assert scalar(cfg, owner) == "RUNNING w1"
+    # A task that is not ours: then() is not called.
+    with db.driver_cursor(cfg) as cursor:
+        assert store.claim_task_by_id(
+            cursor, "w2", task_id, "A", NAMES, then=lambda job: started.append("again")
+        ) == (None, True)
+    assert started == [task_id]
+
+
+def test_a_then_that_raises_still_reads_the_commit(cfg: DBConfig, app: Workcraft) -> None:
+    # The claim stands (the peon's reconciliation releases a task it holds but does
+    # not run); the connection goes back to the pool in step, holding nothing.
+    task_id = app.send_task_sync("t", [1], queue="A")
     with (
         pytest.raises(RuntimeError, match="slot gone"),
-        db.driver_cursor(cfg, autocommit=False) as cursor,
+        db.driver_cursor(cfg) as cursor,
     ):
-        job, _ = store.claim_task_by_id(cursor, "w1", task_id, "A", NAMES)
-        assert job is not None
-        raise RuntimeError("slot gone")
-    assert scalar(cfg, f"SELECT status FROM bountyboard WHERE id = '{task_id}'") == "PENDING"
-    # The pooled connection went back without our row lock: another claim gets it at
-    # once (a leftover lock would make it wait for the lock wait timeout).
-    job, seen = _claim(cfg, "w2", task_id)
-    assert seen and job is not None and job.id == task_id
+        store.claim_task_by_id(
+            cursor, "w1", task_id, "A", NAMES, then=lambda job: _raise(RuntimeError("slot gone"))
+        )
+    assert scalar(cfg, f"SELECT worker_id FROM bountyboard WHERE id = '{task_id}'") == "w1"
+    with db.driver_cursor(cfg) as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchall() == ((1,),)
 
 
-def test_a_claim_commits_when_its_block_ends(cfg: DBConfig, app: Workcraft) -> None:
+def test_a_claim_that_fails_in_the_procedure_leaves_no_transaction_open(
+    cfg: DBConfig, app: Workcraft
+) -> None:
+    # The procedure opens its own transaction: a lock wait timeout inside it must not
+    # leave that open (holding locks) on a connection that goes back to the pool.
     task_id = app.send_task_sync("t", [1], queue="A")
-    job, _ = _claim(cfg, "w1", task_id)
-    assert job is not None
-    owner = f"SELECT CONCAT(status, ' ', worker_id) FROM bountyboard WHERE id = '{task_id}'"
-    assert scalar(cfg, owner) == "RUNNING w1"
+    open_transactions = (
+        "SELECT COUNT(*) FROM information_schema.innodb_trx "
+        "WHERE trx_mysql_thread_id = CONNECTION_ID()"
+    )
+    with db.connect(cfg) as holder:
+        holder.execute(
+            text("SELECT id FROM bountyboard WHERE id = :id FOR UPDATE"), {"id": task_id}
+        ).all()
+        with db.driver_cursor(cfg) as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+            try:
+                with pytest.raises(pymysql.err.OperationalError) as caught:
+                    store.claim_task_by_id(cursor, "w1", task_id, "A", NAMES)
+                assert caught.value.args[0] == 1205  # lock wait timeout
+                cursor.execute(open_transactions)
+                assert cursor.fetchone() == (0,)
+            finally:
+                cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+    assert _claim(cfg, "w1", task_id)[0] is not None  # and the row was left as it was
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 def test_a_connection_that_died_in_the_block_is_not_pooled(cfg: DBConfig) -> None:
     # The block fails for its own reason while the server has dropped the connection:
-    # the rollback fails too, and the connection must be thrown away, not pooled.
+    # the rollback (done in autocommit mode too) fails, and the connection must be
+    # thrown away, not pooled.
     killed: list[Any] = []
     with (
         pytest.raises(RuntimeError, match="after the kill"),
-        db.driver_cursor(cfg, autocommit=False) as cursor,
+        db.driver_cursor(cfg) as cursor,
     ):
         cursor.execute("SELECT CONNECTION_ID()")
         (connection_id,) = cursor.fetchone()
         execute(cfg, f"KILL {int(connection_id)}")
         killed.append(connection_id)
         raise RuntimeError("after the kill")
-    with db.driver_cursor(cfg, autocommit=False) as cursor:
+    with db.driver_cursor(cfg) as cursor:
         cursor.execute("SELECT CONNECTION_ID()")
         (again,) = cursor.fetchone()
     assert killed and again != killed[0]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 
 from workcraft import Workcraft, current_task
@@ -69,3 +71,12 @@ async def async_sleeper(seconds: float) -> str:
 def short_timeout() -> str:
     time.sleep(30)
     return "never"
+
+
+@app.task("thread_name")
+def thread_name(wait_for_path: str = "") -> str:
+    """The name of the thread that ran it, once ``wait_for_path`` exists."""
+    deadline = time.monotonic() + 30
+    while wait_for_path and not os.path.exists(wait_for_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return threading.current_thread().name
