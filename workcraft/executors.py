@@ -129,13 +129,11 @@ class ThreadExecutor:
         self._slots = _Slots(on_done)
         self._jobs: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
+        self._idle = threading.Semaphore(0)  # released by a thread each time it is free
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        for i in range(self.capacity):
-            thread = threading.Thread(target=self._work, name=f"task-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
         if any(inspect.iscoroutinefunction(f) for f in self.app.tasks.values()):
             self._loop = asyncio.new_event_loop()
             threading.Thread(target=self._loop.run_forever, name="task-loop", daemon=True).start()
@@ -151,6 +149,20 @@ class ThreadExecutor:
             entry.future.add_done_callback(functools.partial(self._done_async, entry))
         else:
             self._jobs.put(entry)
+            self._add_thread()
+
+    def _add_thread(self) -> None:
+        """A thread for the job just queued, unless one is free: threads start as work
+        first needs them, up to one per slot, so a peon whose hinted tasks run where
+        their claims came back does not keep a slot thread for each idle."""
+        if self._idle.acquire(blocking=False):
+            return
+        with self._threads_lock:
+            if len(self._threads) < self.capacity:
+                name = f"task-{len(self._threads)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def take_inline(self, job: ClaimedTask) -> Callable[[], None] | None:
         """The job in flight now, to be run by calling the function returned, in the
@@ -175,8 +187,9 @@ class ThreadExecutor:
         return True
 
     def stop(self, force: bool) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
+        with self._threads_lock:
+            for _ in self._threads:
+                self._jobs.put(None)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
 
@@ -190,6 +203,7 @@ class ThreadExecutor:
                 self._run(entry)
             else:
                 self._slots.complete(entry.job, self._run_with_timeout(entry, timeout))
+            self._idle.release()
 
     def _run(self, entry: _Running) -> None:
         self._slots.complete(entry.job, execute(self.app, entry.job, self.worker_id, entry.cancel))
