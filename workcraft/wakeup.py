@@ -177,18 +177,20 @@ class Hinter:
         early: bool = False,
         task_id: str = "",
         skip: frozenset[str] = frozenset(),
+        only_first: bool = False,
     ) -> frozenset[str]:
         """Tell the peons of each queue in ``due`` (queue -> due in how many ms: 0 for
         now), except those at the addresses in ``skip``; returns the addresses hinted.
-        ``task_id``: the one task these hints announce. Never raises: a hint not sent
-        is a hint lost, which polling covers."""
+        ``task_id``: the one task these hints announce. ``only_first``: just the peon
+        whose turn it is. Never raises: a hint not sent is a hint lost, which polling
+        covers."""
         with self._lock:
             targets = [t for t in self._targets if t.queues & due.keys() and t.address not in skip]
         if len(targets) > 1:
             # Each send hints a different peon first: the first hinted claims a lone
             # task, so a fixed order would give one peon every task while the rest idle.
             first = next(self._turn) % len(targets)
-            targets = targets[first:] + targets[:first]
+            targets = [targets[first]] if only_first else targets[first:] + targets[:first]
         for target in targets:
             for queue in sorted(target.queues & due.keys()):
                 for due_ms in sorted(set(due[queue]))[:MAX_DUE_TIMES_PER_QUEUE]:

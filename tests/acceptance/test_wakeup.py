@@ -36,11 +36,16 @@ def client(db_config: DBConfig) -> Workcraft:
 
 
 def _peon(
-    cfg: DBConfig, settings: Settings, tmp_path: Path, worker_id: str, **changes: object
+    cfg: DBConfig,
+    settings: Settings,
+    tmp_path: Path,
+    worker_id: str,
+    args: tuple[str, ...] = (),
+    **changes: object,
 ) -> PeonProcess:
     slow = replace(settings, polling_interval=SLOW_POLL, fallback_polling_interval=SLOW_POLL)
     env = wk_env(cfg, replace(slow, **changes), tmp_path)  # type: ignore[arg-type]
-    return PeonProcess(cfg, env, worker_id, tmp_path, workcraft_path="control_app.app")
+    return PeonProcess(cfg, env, worker_id, tmp_path, workcraft_path="control_app.app", args=args)
 
 
 @pytest.fixture
@@ -179,6 +184,43 @@ def test_a_hinted_task_runs_in_the_thread_its_claim_came_back_to_while_another_l
     # And the thread is back to listening: the next one runs in a hint thread again.
     third = client.send_task_sync("thread_name")
     assert str(client.get_result_sync(third, timeout=PROMPT)).startswith("hints-")
+
+
+def test_a_busy_peon_hinted_first_leaves_the_task_to_another_at_once(
+    client: Workcraft, db_config: DBConfig, test_settings: Settings, tmp_path: Path
+) -> None:
+    # A send's early hint goes to one peon (taking turns); the others hear of the task,
+    # by its id, after the commit. With one slot each and one peon busy, every other
+    # send hints the busy one first: the other must still run each task at once.
+    peons = [
+        _peon(db_config, test_settings, tmp_path, name, args=("--concurrency=1",))
+        for name in ("one-slot-a", "one-slot-b")
+    ]
+    try:
+        for peon in peons:
+            peon.start()
+        for peon in peons:
+            peon.wait_ready()
+        assert client.get_result_sync(client.send_task_sync("quick", [0]), timeout=PROMPT) == 0
+        flag = tmp_path / "release"
+        blocker = client.send_task_sync("thread_name", [str(flag)])
+        busy = wait_for(
+            lambda: (t := client.get_task_sync(blocker)) and t.status == "RUNNING" and t.worker_id,
+            PROMPT,
+        )
+        ran_on = set()
+        for i in range(6):
+            task_id = client.send_task_sync("quick", [i])
+            assert client.get_result_sync(task_id, timeout=PROMPT) == i, peons[0].log()
+            task = client.get_task_sync(task_id)
+            assert task is not None
+            ran_on.add(task.worker_id)
+        assert ran_on == {"one-slot-a", "one-slot-b"} - {busy}
+        flag.touch()
+        assert client.get_result_sync(blocker, timeout=PROMPT)
+    finally:
+        for peon in peons:
+            peon.kill()
 
 
 def test_hints_off_leaves_polling_alone(
