@@ -26,6 +26,9 @@ import time
 from typing import Any
 
 
+_WARMUP_SECONDS = 60.0
+
+
 def _listen() -> socket.socket:
     host, _, port = os.environ["BENCH_PROBE"].rpartition(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -78,14 +81,16 @@ def pickup(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     sock = _listen()
     warm_pids: set[int] = set()
     sample = -1
-    tries = 0
-    while len(warm_pids) < args.warmup and tries < 40:
-        tries += 1
+    # By time, not tries: a worker still starting up (Celery takes seconds) would let
+    # a fixed number of quick tries all go to the one already up.
+    deadline = time.monotonic() + _WARMUP_SECONDS
+    while len(warm_pids) < args.warmup and time.monotonic() < deadline:
         client.send_pickup(sample)
         got = _wait_for(sock, sample, args.timeout)
         if got is not None:
             warm_pids.add(got[1])
         sample -= 1
+        time.sleep(0.05)
     if args.warmup and len(warm_pids) < args.warmup:
         return {"error": f"only {len(warm_pids)} of {args.warmup} workers answered"}
     time.sleep(args.settle)
