@@ -289,7 +289,7 @@ def _t_history(raw: dict[str, Any]) -> list[Row]:
     hist = raw["results"].get("history") or {}
     rows: list[Row] = []
     h = _summ([r["rate"] for r in hist.get("runs", [])])
-    empty = drain_rates(raw).get(hist.get("config", ""))
+    empty = _summ([r["rate"] for r in _history_empty_runs(raw)])
     if h and empty:
         ratio = h.median / empty.median
         what = f"{hist['fill']['rows']:,} finished rows" if hist.get("fill") else "history"
@@ -557,6 +557,15 @@ def _enqueue(raw: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _history_empty_runs(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The empty-table drains the history ratio divides by: those measured just before
+    the fill (results of older runs have none: the drain scenario's)."""
+    h = raw["results"].get("history") or {}
+    if h.get("empty_runs"):
+        return list(h["empty_runs"])
+    return list(raw["results"].get("drain", {}).get(h.get("config", ""), {}).get("runs", []))
+
+
 def _history(raw: dict[str, Any]) -> str:
     h = raw["results"].get("history")
     if not h:
@@ -570,16 +579,17 @@ def _history(raw: dict[str, Any]) -> str:
             f"{fill['purge_wait_seconds'] + fill.get('flush_wait_seconds', 0):.0f} s); "
             f"configuration {h['config']}."
         )
-    empty = drain_rates(raw).get(h.get("config", ""))
+    empty_runs = _history_empty_runs(raw)
+    empty = _summ([r["rate"] for r in empty_runs])
     full = _summ([r["rate"] for r in h.get("runs", [])])
     lines += [
         "",
         "| table | tasks/s | rows read/task | statements/task |",
         "|---|---|---|---|",
     ]
-    empty_runs = raw["results"].get("drain", {}).get(h.get("config", ""), {}).get("runs", [])
     lines.append(
-        f"| empty | {_fmt(empty)} | {_median_per_task(empty_runs, 'rows_read')} | "
+        f"| empty (just before the fill) | {_fmt(empty)} | "
+        f"{_median_per_task(empty_runs, 'rows_read')} | "
         f"{_median_per_task(empty_runs, 'Questions')} |"
     )
     lines.append(

@@ -117,7 +117,10 @@ METHODS = {
         "sends fall anywhere in its 5 s poll cycle): latency = the task body's first line "
         "(`time.time_ns()`, CLOCK_REALTIME, sent by UDP) minus `time.time_ns()` just "
         "before the client's send call (so it includes the send itself: for workcraft "
-        "an INSERT and its durable COMMIT). p50/p90/p99 per repeat."
+        "an INSERT and its durable COMMIT). p50/p90/p99 per repeat. Before each "
+        "system's samples, MariaDB's purge and dirty pages left by the drain scenario "
+        "are let settle (as before the history drain), so that no system's latency "
+        "shares the disk and CPUs with the database's background writes."
     ),
     "enqueue": (
         "Workers stopped, empty queue. Single: N calls of the client's one-task send "
@@ -131,11 +134,13 @@ METHODS = {
         "between minutes."
     ),
     "history": (
-        "bountyboard is filled with finished SUCCESS rows (INSERT ... SELECT from "
-        "MariaDB's sequence engine, 250,000 rows per statement, ids older than any new "
-        "task), InnoDB purge is allowed to settle, then the drain scenario runs again "
-        "with workcraft's best drain configuration; ratio = its rate / the empty-table "
-        "rate of the same run. EXPLAIN of workcraft's own claim statement "
+        "workcraft's best drain configuration first drains the empty table (its "
+        "repeats, just before the fill: the machine's speed drifts over the minutes "
+        "since the drain scenario). Then bountyboard is filled with finished SUCCESS "
+        "rows (INSERT ... SELECT from MariaDB's sequence engine, 250,000 rows per "
+        "statement, ids older than any new task), InnoDB purge and page flushing are "
+        "let settle, and the same drain runs again; ratio = its rate / the empty-table "
+        "rate just before. EXPLAIN of workcraft's own claim statement "
         "(store._CLAIM_SELECT) with representative parameters, on the full table."
     ),
     "idle": (
@@ -387,6 +392,7 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
     samples = scale.pickup_samples_slow if slow else scale.pickup_samples
     timeout = 20.0 if slow else 10.0
     peer.reset(ctx)
+    settled = settle_database(ctx)
     workers = [procs.start(c, ctx.run_dir / "logs") for c in peer.worker_commands(ctx, 2, tag)]
     repeats: list[dict[str, Any]] = []
     try:
@@ -429,7 +435,7 @@ def pickup(peer: Peer, ctx: Context, scale: Scale, tag: str) -> dict[str, Any]:
         }
     finally:
         procs.stop(workers)
-    return {"repeats": repeats, "memory": rss}
+    return {"repeats": repeats, "memory": rss, "settled": settled}
 
 
 def _pickup_stages(peer: Peer, ctx: Context, timeline: list[list[int]]) -> dict[str, float] | None:
@@ -661,6 +667,23 @@ def fill_history(ctx: Context, rows: int) -> dict[str, Any]:
         "purge_wait_seconds": purge_wait,
         "flush_wait_seconds": flush_wait,
     }
+
+
+def settle_database(ctx: Context) -> dict[str, float]:
+    """Let InnoDB purge and write out what earlier scenarios left (the drains change
+    hundreds of thousands of rows): dirty pages and history list before, and the
+    seconds waited."""
+    if ctx.db is None:
+        return {}
+    probe = ctx.db.probe()
+    try:
+        dirty = probe.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+        before = {"dirty_pages": float(dirty[0][1]) if dirty else -1.0}
+        purge = _wait_for_purge(probe)
+        flush = _wait_for_flush(probe)
+    finally:
+        probe.close()
+    return {**before, "purge_wait_seconds": purge, "flush_wait_seconds": flush}
 
 
 def _wait_for_purge(probe: Probe, limit: float = 300.0) -> float:

@@ -25,7 +25,6 @@ import sys
 import time
 from typing import Any
 
-
 _WARMUP_SECONDS = 60.0
 
 
