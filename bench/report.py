@@ -525,9 +525,11 @@ def _stages(rows: dict[str, Any]) -> str:
         lines.append(
             f"Where {label}'s pickup goes (medians, from the rows' created_at and started_at "
             f"on the database's clock): send call to INSERT {med('send_to_insert')}, INSERT "
-            f"to the claim's UPDATE {med('insert_to_claim')}, claim UPDATE to the task's "
-            f"first line (commit, hand-over to a slot) {med('claim_to_first_line')}; the send "
-            f"call returns after {med('send_call')}."
+            f"to the claim's UPDATE {med('insert_to_claim')} (both stamped as their "
+            "statements start: the UPDATE then waits on the INSERT's row lock), claim "
+            "UPDATE to the task's first line (the INSERT's commit, the claim, the task's "
+            f"start) {med('claim_to_first_line')}; the send call returns after "
+            f"{med('send_call')}."
         )
     return "\n\n".join(lines)
 
