@@ -656,23 +656,16 @@ def fill_history(ctx: Context, rows: int) -> dict[str, Any]:
             )
             probe.execute("COMMIT")
         fill_seconds = time.monotonic() - started
-        purge_wait = _wait_for_purge(probe)
-        flush_wait = _wait_for_flush(probe)
         count = probe.query("SELECT COUNT(*) FROM bountyboard WHERE status = 'SUCCESS'")
     finally:
         probe.close()
-    return {
-        "rows": int(count[0][0]),
-        "fill_seconds": fill_seconds,
-        "purge_wait_seconds": purge_wait,
-        "flush_wait_seconds": flush_wait,
-    }
+    return {"rows": int(count[0][0]), "fill_seconds": fill_seconds, **settle_database(ctx)}
 
 
 def settle_database(ctx: Context) -> dict[str, float]:
-    """Let InnoDB purge and write out what earlier scenarios left (the drains change
-    hundreds of thousands of rows): dirty pages and history list before, and the
-    seconds waited."""
+    """Let InnoDB purge and write out what came before (the drains change hundreds of
+    thousands of rows, the history fill millions): the dirty pages found, and the
+    seconds waited for each."""
     if ctx.db is None:
         return {}
     probe = ctx.db.probe()

@@ -167,8 +167,8 @@ class ThreadExecutor:
     def take_inline(self, job: ClaimedTask) -> Callable[[], None] | None:
         """The job in flight now, to be run by calling the function returned, in the
         caller's thread: a hinted claim runs its task where the claim's reply came
-        in, without waking a slot thread. None, with nothing done, for a task this
-        needs a thread of its own for: an ``async def`` one, or one with a timeout."""
+        in, without waking a slot thread. None, with nothing done, for a task that
+        needs a thread of its own: an ``async def`` one, or one with a timeout."""
         func = self.app.tasks.get(job.task_name)
         if inspect.iscoroutinefunction(func) or self._timeout(job) is not None:
             return None
