@@ -55,6 +55,8 @@ __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
 DEFAULT_QUEUE = "DEFAULT"
 _NO_OPTIONS = TaskOptions()
+# a send's (queue, retry_on_failure, retry_limit, priority, timeout, delete_on_success)
+_NO_OWN_SETTINGS = (None, None, None, None, None, None)
 
 
 class _Settings(NamedTuple):
@@ -146,6 +148,9 @@ class Workcraft:
         self.task_options: dict[str, TaskOptions] = {}
         self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
         self._bound_shapes: set[tuple[Callable[..., Any], int, tuple[str, ...]]] = set()
+        # task name -> (the TaskOptions it was worked out from, the settings of a send
+        # with no options of its own)
+        self._declared_settings: dict[str, tuple[TaskOptions, _Settings]] = {}
         self._hinter = Hinter()
         self.setup_handler_fn: Callable[[], Any] | None = None
         self.prerun_handler_fn: Callable[..., Any] | None = None
@@ -532,10 +537,8 @@ class Workcraft:
                 get("timeout"),
                 None,
                 get("delete_on_success"),
-                defaults,
             )
 
-        defaults: dict[str, _Settings] = {}
         return TaskBatches(make, tasks)
 
     def _new_task(
@@ -553,18 +556,25 @@ class Workcraft:
         timeout: float | None,
         unique_key: str | None,
         delete_on_success: bool | None,
-        defaults: dict[str, _Settings] | None = None,
     ) -> NewTask:
-        """A checked row for one send. ``defaults`` remembers, per task name, the
-        settings of sends that give none of their own (a bulk send's usual items)."""
-        _check_name_fast("task", task_name)
+        """A checked row for one send."""
         own = (queue, retry_on_failure, retry_limit, priority, timeout, delete_on_success)
-        if defaults is not None and all(value is None for value in own):
-            # Only a task's own defaults apply: the same for every such send of it.
-            settings = defaults.get(task_name)
-            if settings is None:
-                settings = defaults[task_name] = self._settings(task_name, *own)
+        if own == _NO_OWN_SETTINGS and type(task_name) is str:
+            # Only the task's declared options apply: the same for every such send,
+            # worked out once per declaration. Per send this path runs cold (a send
+            # after idling finds little in the CPU's caches): every step is on the
+            # pickup's clock.
+            declared = self.task_options.get(task_name, _NO_OPTIONS)
+            known = self._declared_settings.get(task_name)
+            if known is not None and known[0] is declared:
+                settings = known[1]
+            else:
+                _check_name_fast("task", task_name)
+                settings = self._settings(task_name, *own)
+                if len(self._declared_settings) < 4096:
+                    self._declared_settings[task_name] = (declared, settings)
         else:
+            _check_name_fast("task", task_name)
             settings = self._settings(task_name, *own)
         payload = encode_payload(
             task_name,
@@ -572,7 +582,9 @@ class Workcraft:
             task_kwargs or {},
             self.max_payload_bytes,
         )
-        self._check_signature(task_name, task_args or (), task_kwargs or {})
+        error = self._argument_error(task_name, task_args or (), task_kwargs or {})
+        if error is not None:
+            raise TypeError(f"cannot send task {task_name!r}: {error}")
         if unique_key is not None:
             check_name("unique_key", unique_key)
         return NewTask(
@@ -627,24 +639,28 @@ class Workcraft:
             expires=options.expires,
         )
 
-    def _check_signature(
+    def _argument_error(
         self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> None:
+    ) -> str | None:
+        """Why these arguments do not fit the registered task's signature, or None if
+        they do (or no such task is registered here): checked on send and again on
+        the peon before the call."""
         signature = self._task_signature(task_name)
         if signature is None:
-            return
+            return None
         # Whether arguments bind depends only on how many are positional and which
         # names the others have: a shape that bound once binds again (bulk sends
-        # repeat a few shapes thousands of times).
+        # repeat a few shapes thousands of times; a peon runs the same ones).
         shape = (self.tasks[task_name], len(args), tuple(kwargs))
         if shape in self._bound_shapes:
-            return
+            return None
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"cannot send task {task_name!r}: {exc}") from None
+            return str(exc)
         if len(self._bound_shapes) < 4096:
             self._bound_shapes.add(shape)
+        return None
 
     def _task_signature(self, task_name: str) -> inspect.Signature | None:
         """The registered function's signature (senders check arguments against it, peons

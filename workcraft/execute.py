@@ -41,17 +41,16 @@ class _Prepared:
 
 def _prepare(app: Workcraft, job: ClaimedTask) -> _Prepared | Outcome:
     func = app.tasks.get(job.task_name)
-    signature = app._task_signature(job.task_name)
-    if func is None or signature is None:  # claims filter by name: a changed registry
+    if func is None:  # claims filter by name: a changed registry
         return _invalid(job, f"no task named {job.task_name!r} is registered on this peon")
     try:
         args, kwargs = decode_payload(job.payload)
     except InvalidPayload as exc:
         return _invalid(job, f"{exc}; the row's payload was written outside workcraft?")
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        return _invalid(job, f"arguments do not fit {job.task_name}{signature}: {exc}")
+    error = app._argument_error(job.task_name, args, kwargs)
+    if error is not None:
+        signature = app._task_signature(job.task_name)
+        return _invalid(job, f"arguments do not fit {job.task_name}{signature}: {error}")
     return _Prepared(func, args, kwargs)
 
 

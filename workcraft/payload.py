@@ -82,11 +82,16 @@ def encode_payload(
     kwargs: Mapping[str, Any],
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> str:
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+    # Exact types first: the ABC checks cost more than a small payload's encoding.
+    if (type(args) is not list and type(args) is not tuple) and (
+        isinstance(args, str | bytes) or not isinstance(args, Sequence)
+    ):
         raise TypeError(
             f"task_args for {task_name!r} must be a list or tuple, got {type(args).__name__}"
         )
-    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+    if (type(kwargs) is not dict and not isinstance(kwargs, Mapping)) or not all(
+        isinstance(k, str) for k in kwargs
+    ):
         raise TypeError(f"task_kwargs for {task_name!r} must be a dict with str keys")
     if not args and not kwargs and len(EMPTY_PAYLOAD) <= max_bytes:
         return EMPTY_PAYLOAD

@@ -348,3 +348,13 @@ def test_raising_postrun_handler_is_logged_and_the_outcome_is_still_success(
     logged = "".join(log_lines)
     assert "postrun handler failed" in logged
     assert "postrun exploded" in logged
+
+
+def test_arguments_are_checked_again_for_a_shape_not_seen_before(app: Workcraft) -> None:
+    # Shapes that bound are remembered (the sender's check and the peon's share them):
+    # a fitting call must not let a different, misfitting one through.
+    assert execute(app, _job(args=[1, 2], kwargs={"c": 3}), "w1").status == TaskStatus.SUCCESS
+    assert execute(app, _job(args=[1, 2], kwargs={"c": 3}), "w1").status == TaskStatus.SUCCESS
+    outcome = execute(app, _job(args=[1, 2], kwargs={"d": 3}), "w1")
+    assert outcome.status == TaskStatus.INVALID
+    assert outcome.error is not None and "missing a required argument: 'c'" in outcome.error
