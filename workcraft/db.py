@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pymysql
 from loguru import logger
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, COMMAND
 
 from workcraft.config import ConfigError, DBConfig, get_db_config
 from workcraft.link import DriverConnection, Link, Pool, SqlConnection, discard
@@ -568,8 +568,6 @@ def execute_then(
     if send is None or read is None:
         then()
         return int(cursor.execute(statement, args))
-    from pymysql.constants import COMMAND
-
     send(COMMAND.COM_QUERY, cursor.mogrify(statement, args).encode(conn.encoding))
     try:
         then()
