@@ -271,9 +271,15 @@ def _drain(
     ctx: Context,
 ) -> None:
     res = raw["results"].setdefault("drain", {})
+    runs: dict[str, list[dict[str, Any]]] = {}
     for peer in peers:
-        runs = []
-        for rep in range(scale.repeats):
+        runs[peer.label] = []
+        res[peer.label] = {"system": peer.system, "runs": runs[peer.label]}
+    # Round by round, every system once per round: the machine's speed drifts over
+    # minutes, and each system's repeats then span the same minutes as its peers'
+    # (system after system, workcraft's best drains and Huey's were 5 minutes apart).
+    for rep in range(scale.repeats):
+        for peer in peers:
             out = _step(
                 raw,
                 f"drain: {peer.label} #{rep + 1}",
@@ -284,9 +290,8 @@ def _drain(
                 f"d{rep}",
             )
             if out is not None:
-                runs.append(out)
+                runs[peer.label].append(out)
                 _print_drain(peer.label, out)
-        res[peer.label] = {"system": peer.system, "runs": runs}
 
 
 def _pickup(

@@ -108,7 +108,9 @@ METHODS = {
         "(tasks completed in the first W seconds after its first task started). "
         "workcraft 0.5.27 busy-polling and RQ drain 3,000 tasks instead of N (0.5.27's "
         "claim sorts every queued row: at 20,000 queued it read 5,000 rows per task and "
-        "drained 56 tasks/s, 6 minutes per repeat; RQ runs ~200 tasks/s)."
+        "drained 56 tasks/s, 6 minutes per repeat; RQ runs ~200 tasks/s). Repeats run "
+        "in rounds, every system once per round, so each system's repeats span the same "
+        "minutes of this drifting machine as its peers'."
     ),
     "pickup": (
         "2 worker processes, started and warmed up (a task answered by each), then left "
