@@ -55,8 +55,6 @@ __all__ = ["DEFAULT_QUEUE", "Workcraft", "new_task_id", "workcraft"]
 
 DEFAULT_QUEUE = "DEFAULT"
 _NO_OPTIONS = TaskOptions()
-# a send's (queue, retry_on_failure, retry_limit, priority, timeout, delete_on_success)
-_NO_OWN_SETTINGS = (None, None, None, None, None, None)
 
 
 class _Settings(NamedTuple):
@@ -559,7 +557,7 @@ class Workcraft:
     ) -> NewTask:
         """A checked row for one send."""
         own = (queue, retry_on_failure, retry_limit, priority, timeout, delete_on_success)
-        if own == _NO_OWN_SETTINGS and type(task_name) is str:
+        if type(task_name) is str and all(value is None for value in own):
             # Only the task's declared options apply: the same for every such send,
             # worked out once per declaration. Per send this path runs cold (a send
             # after idling finds little in the CPU's caches): every step is on the
